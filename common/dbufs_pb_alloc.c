@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * dbufs_pb_alloc.c
+ *		A protobuf-c allocator backed by PostgreSQL memory contexts.
+ *
+ * protobuf-c calls malloc/free by default; unpacked messages then live
+ * outside any memory context and leak on error.  This allocator puts them in
+ * CurrentMemoryContext, so resetting the caller's context frees them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "dbufs_pb_alloc.h"
+
+static void *
+dbufs_pb_alloc(void *allocator_data, size_t size)
+{
+	if (size > MaxAllocHugeSize)
+		return NULL;
+	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1),
+									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+}
+
+static void
+dbufs_pb_free(void *allocator_data, void *pointer)
+{
+	if (pointer != NULL)
+		pfree(pointer);
+}
+
+ProtobufCAllocator dbufs_pb_allocator = {
+	.alloc = dbufs_pb_alloc,
+	.free = dbufs_pb_free,
+	.allocator_data = NULL
+};

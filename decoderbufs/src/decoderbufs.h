@@ -1,0 +1,190 @@
+/*-------------------------------------------------------------------------
+ *
+ * decoderbufs.h
+ *		Shared declarations of the decoderbufs logical decoding output plugin.
+ *
+ * The plugin is split by concept: decoderbufs.c holds the callbacks, which
+ * stay thin and call into options.c (parsing the plugin options),
+ * relcache.c (per-relation and per-type metadata, invalidated on catalog
+ * change), datum.c (one column value to a DatumMessage), message.c
+ * (building RowMessages), output.c (framing: one message per write, batches,
+ * debug text), table_filter.c (include/exclude lists) and pb_json.c
+ * (rendering any message as JSON, for debug mode and SQL inspection).
+ *
+ * Copyright (c) 2026, decoderbufs authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DECODERBUFS_H
+#define DECODERBUFS_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "replication/logical.h"
+#include "replication/origin.h"
+#include "replication/reorderbuffer.h"
+#include "utils/relcache.h"
+
+#include "decoderbufs.pb-c.h"
+
+/* Version of the wire format this plugin speaks (option proto-version). */
+#define DBUFS_PROTO_VERSION			1
+
+/* PostgreSQL 17 replaced ReorderBufferTupleBuf by a plain HeapTuple. */
+#if PG_VERSION_NUM >= 170000
+#define DBUFS_CHANGE_TUPLE(t)	(t)
+#else
+#define DBUFS_CHANGE_TUPLE(t)	((t) ? &(t)->tuple : NULL)
+#endif
+
+/* Microseconds and days between the PostgreSQL epoch (2000) and 1970. */
+#define DBUFS_UNIX_EPOCH_OFFSET_USECS	INT64CONST(946684800000000)
+#define DBUFS_UNIX_EPOCH_OFFSET_DAYS	10957
+
+/* A table-name pattern of include-tables / exclude-tables. */
+typedef struct DbufsTablePattern
+{
+	char	   *schema;			/* NULL matches any schema */
+	char	   *table;
+} DbufsTablePattern;
+
+/* Parsed plugin options; see options.c for names, defaults and meaning. */
+typedef struct DbufsOptions
+{
+	int			proto_version;
+	bool		debug_mode;
+	bool		compact;
+	int			batch_size;		/* bytes; 0 disables batching */
+	bool		only_local;
+	List	   *include_tables; /* of DbufsTablePattern */
+	List	   *exclude_tables; /* of DbufsTablePattern */
+	bool		include_lsn;
+	bool		include_xid64;
+	bool		include_origin;
+	bool		include_names;
+	bool		include_key_flags;
+	bool		include_type_info;
+	bool		exact_values;
+	bool		include_truncate;
+	bool		include_messages;
+	bool		skip_empty_xacts;
+} DbufsOptions;
+
+/*
+ * How the plugin encodes values of one type.  The choice follows Debezium's
+ * plugin so that its connector reads every value the way it expects.
+ */
+typedef enum DbufsEncoding
+{
+	DBUFS_ENC_BOOL,
+	DBUFS_ENC_INT2,
+	DBUFS_ENC_INT4,
+	DBUFS_ENC_INT8,
+	DBUFS_ENC_OID,
+	DBUFS_ENC_FLOAT4,
+	DBUFS_ENC_FLOAT8,
+	DBUFS_ENC_MONEY,
+	DBUFS_ENC_TIMESTAMP,		/* also timestamptz */
+	DBUFS_ENC_DATE,
+	DBUFS_ENC_TIME,
+	DBUFS_ENC_TIMETZ,
+	DBUFS_ENC_BYTEA,
+	DBUFS_ENC_POINT,
+	DBUFS_ENC_TEXT,				/* text, varchar, bpchar: no output call */
+	DBUFS_ENC_STRING,			/* output function text in datum_string */
+	DBUFS_ENC_OTHER				/* output function text in datum_bytes */
+} DbufsEncoding;
+
+/* Cached facts about one column of a relation. */
+typedef struct DbufsColumn
+{
+	AttrNumber	attnum;			/* 1-based attribute number in the tuple */
+	char	   *name;			/* attname */
+	char	   *quoted_name;	/* quote_identifier(attname) */
+	Oid			typid;
+	int32		typmod;
+	bool		not_null;
+	bool		is_key;			/* member of the replica identity key */
+	bool		is_varlena;
+	DbufsEncoding encoding;
+	FmgrInfo	output_fn;		/* valid for encodings that call it */
+	Decoderbufs__TypeInfo typeinfo; /* format_type text, prebuilt */
+} DbufsColumn;
+
+/* Cached facts about one relation, built on first use, dropped on change. */
+typedef struct DbufsRelation
+{
+	Oid			relid;			/* hash key */
+	bool		valid;
+	bool		filtered_out;	/* excluded by include/exclude-tables */
+	bool		relation_sent;	/* compact mode: RELATION message sent */
+	char		replident;
+	char	   *schema_name;
+	char	   *table_name;
+	char	   *qualified_name; /* quote_qualified_identifier */
+	int			ncolumns;
+	DbufsColumn *columns;
+	int			nkeys;
+	int		   *key_columns;	/* indexes into columns[] */
+	MemoryContext cxt;			/* holds everything above */
+} DbufsRelation;
+
+/* Per-decoding-session state, ctx->output_plugin_private. */
+typedef struct DbufsState
+{
+	DbufsOptions opts;
+	MemoryContext change_cxt;	/* reset after every callback */
+	MemoryContext cache_cxt;	/* relation cache lifetime */
+	bool		txn_begun;		/* BEGIN written for the current txn */
+	StringInfoData batch;		/* batched mode: pending RowBatch bytes */
+} DbufsState;
+
+/* options.c */
+extern void dbufs_options_parse(DbufsOptions *opts, List *options);
+
+/* table_filter.c */
+extern List *dbufs_table_patterns_parse(const char *option, const char *value);
+extern bool dbufs_table_selected(const DbufsOptions *opts,
+								 const char *schema, const char *table);
+
+/* relcache.c */
+extern void dbufs_relcache_init(DbufsState *state);
+extern void dbufs_relcache_shutdown(void);
+extern DbufsRelation *dbufs_relcache_get(DbufsState *state, Relation rel);
+extern const char *dbufs_origin_name(RepOriginId origin_id);
+
+/* datum.c */
+extern DbufsEncoding dbufs_encoding_for_type(Oid typid);
+extern void dbufs_datum_encode(Decoderbufs__DatumMessage *msg,
+							   DbufsColumn *col, Datum value, bool isnull,
+							   const DbufsOptions *opts);
+
+/* message.c */
+extern void dbufs_message_init(Decoderbufs__RowMessage *msg,
+							   ReorderBufferTXN *txn, Decoderbufs__Op op,
+							   const DbufsOptions *opts);
+extern void dbufs_message_set_relation(Decoderbufs__RowMessage *msg,
+									   DbufsRelation *rel,
+									   const DbufsOptions *opts);
+extern void dbufs_message_set_tuple(DbufsState *state,
+									Decoderbufs__RowMessage *msg,
+									DbufsRelation *rel, TupleDesc desc,
+									HeapTuple tuple, bool old, bool key_only);
+extern void dbufs_message_build_relation(Decoderbufs__RowMessage *msg,
+										 DbufsRelation *rel);
+
+/* output.c */
+extern void dbufs_output_message(LogicalDecodingContext *ctx,
+								 Decoderbufs__RowMessage *msg,
+								 bool last_write);
+extern void dbufs_output_flush(LogicalDecodingContext *ctx, bool last_write);
+
+/* pb_json.c */
+extern void dbufs_json_append_message(StringInfo out,
+									  const ProtobufCMessage *msg);
+
+#endif							/* DECODERBUFS_H */
