@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# regress/run_checks.sh - run the whole test suite: the pg_regress suites
+# (one temporary server started by pg_regress) and the TAP tests in
+# regress/t (servers started by PostgreSQL::Test::Cluster).  The extensions
+# must be installed.  Ends with the line "N passed, N failed".
+#
+# PostgreSQL refuses to run as root; as root the tests run as the OS user
+# postgres in a copy of the test files that it owns, and the logs are copied
+# back to regress/output/.
+#
+# Env: PG_CONFIG, REGRESS_TESTS (pg_regress test names, default: the
+# schedule), PROVE_TESTS (TAP files, default regress/t/*.pl), SKIP_TAP=1,
+# SKIP_REGRESS=1.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-pg_config}
+BINDIR=$("$PG_CONFIG" --bindir)
+PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
+OUT=$ROOT/regress/output
+
+if [ "$(id -u)" = 0 ]; then
+    WORK=$(mktemp -d /tmp/dbufs-check.XXXXXX)
+    cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/regress" "$ROOT/proto" "$WORK/"
+    chown -R postgres "$WORK"
+    rc=0
+    runuser -u postgres -- env PG_CONFIG="$PG_CONFIG" \
+        REGRESS_TESTS="${REGRESS_TESTS:-}" PROVE_TESTS="${PROVE_TESTS:-}" \
+        SKIP_TAP="${SKIP_TAP:-}" SKIP_REGRESS="${SKIP_REGRESS:-}" \
+        bash "$WORK/regress/run_checks.sh" || rc=$?
+    rm -rf "$OUT"
+    cp -r "$WORK/regress/output" "$OUT" 2>/dev/null || true
+    rm -rf "$WORK"
+    exit $rc
+fi
+
+cd "$ROOT"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+passed=0
+failed=0
+
+# --- pg_regress ---------------------------------------------------------
+if [ -z "${SKIP_REGRESS:-}" ]; then
+    conf=$OUT/temp.conf
+    cp regress/logical.conf "$conf"
+    if "$BINDIR/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then
+        echo "output_plugin_libraries = 'pgoutput, test_decoding, decoderbufs, debezium_decoderbufs'" >> "$conf"
+    fi
+    if [ -n "${REGRESS_TESTS:-}" ]; then
+        tests=(plugin_setup $REGRESS_TESTS)
+    else
+        tests=(--schedule=regress/schedule)
+    fi
+    "$PGXS_DIR/src/test/regress/pg_regress" \
+        --temp-instance="$OUT/tmp_check" --temp-config="$conf" \
+        --bindir="$BINDIR" --inputdir=. --outputdir="$OUT" \
+        --dbname=contrib_regression "${tests[@]}" 2>&1 | tee "$OUT/pg_regress.log"
+    # pg_regress prints one line per test ending in "ok" or "FAILED"
+    p=$(grep -cE '^(test| ) +[a-z_0-9]+ +\.\.\. ok' "$OUT/pg_regress.log" || true)
+    f=$(grep -cE '\.\.\. FAILED' "$OUT/pg_regress.log" || true)
+    if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; fi   # pg_regress itself failed
+    passed=$((passed + p)); failed=$((failed + f))
+    [ -f "$OUT/regression.diffs" ] && head -c 20000 "$OUT/regression.diffs"
+fi
+
+# --- TAP ----------------------------------------------------------------
+if [ -z "${SKIP_TAP:-}" ]; then
+    mkdir -p "$OUT/tap"
+    if [ -n "${PROVE_TESTS:-}" ]; then tap=($PROVE_TESTS); else tap=(regress/t/*.pl); fi
+    TESTDIR="$OUT/tap" PATH="$BINDIR:$PATH" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+        prove -I "$PGXS_DIR/src/test/perl" -I regress/lib --timer "${tap[@]}" 2>&1 | tee "$OUT/prove.log"
+    p=$(grep -cE '^\[[0-9:]+\] regress/t/.* ok( |$)' "$OUT/prove.log" || true)
+    f=$((${#tap[@]} - p))
+    grep -q '^Result: PASS' "$OUT/prove.log" || [ "$f" -gt 0 ] || f=1
+    passed=$((passed + p)); failed=$((failed + f))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
