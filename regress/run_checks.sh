@@ -67,7 +67,7 @@ fi
 if [ -z "${SKIP_TAP:-}" ]; then
     mkdir -p "$OUT/tap"
     if [ -n "${PROVE_TESTS:-}" ]; then tap=($PROVE_TESTS); else tap=(regress/t/*.pl); fi
-    TESTDIR="$OUT/tap" PATH="$BINDIR:$PATH" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+    DBUFS_ROOT="$ROOT" TESTDIR="$OUT/tap" PATH="$BINDIR:$PATH" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         prove -I "$PGXS_DIR/src/test/perl" -I regress/lib --timer "${tap[@]}" 2>&1 | tee "$OUT/prove.log"
     p=$(grep -cE '^\[[0-9:]+\] regress/t/.* ok( |$)' "$OUT/prove.log" || true)
     f=$((${#tap[@]} - p))

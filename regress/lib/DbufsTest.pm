@@ -1,0 +1,65 @@
+# DbufsTest.pm - helpers shared by the TAP tests in regress/t.
+#
+# new_node(name, %opts) starts a PostgreSQL::Test::Cluster set up for
+# logical decoding with our plugin allowed (output_plugin_libraries on the
+# server versions that have it) and, with apply => 1, the apply extension
+# preloaded.  Extra postgresql.conf lines go in conf => [...].
+package DbufsTest;
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Exporter 'import';
+
+our @EXPORT = qw(new_node server_has_setting protoc_decode);
+
+my %has_setting;
+
+# Does this server build know the named setting?
+sub server_has_setting
+{
+	my ($name) = @_;
+	return $has_setting{$name} if exists $has_setting{$name};
+	my $out = `postgres --describe-config 2>/dev/null`;
+	$has_setting{$name} = ($out =~ /^\Q$name\E\t/m) ? 1 : 0;
+	return $has_setting{$name};
+}
+
+sub new_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(allows_streaming => 'logical');
+	my @conf = (
+		"max_replication_slots = 16",
+		"max_wal_senders = 16",
+		"max_worker_processes = 16",
+		"track_commit_timestamp = on",
+		"log_min_messages = info",
+	);
+	push @conf,
+	  "output_plugin_libraries = 'pgoutput, test_decoding, decoderbufs, debezium_decoderbufs'"
+	  if server_has_setting('output_plugin_libraries');
+	push @conf, "shared_preload_libraries = 'decoderbufs_apply'" if $opts{apply};
+	push @conf, @{ $opts{conf} } if $opts{conf};
+	$node->append_conf('postgresql.conf', join("\n", @conf) . "\n");
+	$node->start unless $opts{no_start};
+	return $node;
+}
+
+# Decode one binary protobuf message with Google's protoc and our .proto:
+# a parser independent of protobuf-c.  Returns protoc's text format.
+sub protoc_decode
+{
+	my ($type, $bytes) = @_;
+	my $proto_dir = "$ENV{DBUFS_ROOT}/proto";
+	my ($out, $err);
+	IPC::Run::run([ 'protoc', "--proto_path=$proto_dir",
+			"--decode=decoderbufs.$type", "$proto_dir/decoderbufs.proto" ],
+		'<', \$bytes, '>', \$out, '2>', \$err)
+	  or die "protoc failed to decode a $type: $err";
+	return $out;
+}
+
+1;
