@@ -46,14 +46,30 @@ static const struct
 typedef struct DbufsSavedSettings
 {
 	char	   *values[lengthof(pinned_settings)];
+	MemoryContextCallback forget;	/* clears saved_settings */
 } DbufsSavedSettings;
 
 static DbufsSavedSettings *saved_settings = NULL;
+
+/*
+ * The saved values live in the decoding context.  When an error ends the
+ * session, the shutdown callback does not run but the context goes away:
+ * forget the values then, so that no later session restores them from
+ * freed memory.
+ */
+static void
+forget_saved_settings(void *arg)
+{
+	saved_settings = NULL;
+}
 
 static void
 pin_text_settings(void)
 {
 	saved_settings = palloc0(sizeof(DbufsSavedSettings));
+	saved_settings->forget.func = forget_saved_settings;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext,
+									   &saved_settings->forget);
 	for (int i = 0; i < lengthof(pinned_settings); i++)
 	{
 		saved_settings->values[i] =

@@ -68,12 +68,25 @@ syscache_invalidate_cb(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
+ * The session's cache context is going away, also when an error ends the
+ * session without a shutdown callback: forget the caches, so that the
+ * invalidation callbacks never touch freed memory.
+ */
+static void
+relcache_forget_cb(void *arg)
+{
+	relation_cache = NULL;
+	origin_cache = NULL;
+}
+
+/*
  * Create the cache for a decoding session.  It lives in state->cache_cxt.
  */
 void
 dbufs_relcache_init(DbufsState *state)
 {
 	HASHCTL		ctl;
+	MemoryContextCallback *forget;
 
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(DbufsRelation);
@@ -86,6 +99,11 @@ dbufs_relcache_init(DbufsState *state)
 	ctl.hcxt = state->cache_cxt;
 	origin_cache = hash_create("decoderbufs origin cache", 16, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	forget = MemoryContextAlloc(state->cache_cxt, sizeof(MemoryContextCallback));
+	forget->func = relcache_forget_cb;
+	forget->arg = NULL;
+	MemoryContextRegisterResetCallback(state->cache_cxt, forget);
 
 	if (!callbacks_registered)
 	{
