@@ -129,7 +129,7 @@ typedef struct DbufsRelation
 	int			ncolumns;
 	DbufsColumn *columns;
 	int			nkeys;
-	int		   *key_columns;	/* indexes into columns[] */
+	int		   *key_columns;	/* indexes into columns[], in column order */
 	MemoryContext cxt;			/* holds everything above */
 } DbufsRelation;
 

@@ -12,8 +12,10 @@
  * Compact mode (our consumer) sends a RELATION message before a relation's
  * first row; rows then carry the relation OID and values only, in the
  * relation's column order, and the old key of DEFAULT/INDEX identity holds
- * the key columns only, in key order.  Transaction-level fields (xid,
- * commit time, origin, LSNs) are on BEGIN and COMMIT only.
+ * the key columns only, also in column order (the order in which the
+ * RELATION message flags them with is_key, whatever the index's order).
+ * Transaction-level fields (xid, commit time, origin, LSNs) are on BEGIN
+ * and COMMIT only.
  *
  * All memory comes from the per-change context, reset by the caller.
  *
@@ -109,7 +111,7 @@ dbufs_message_set_relation(Decoderbufs__RowMessage *msg, DbufsRelation *rel,
 /*
  * Encode a tuple into msg's new_tuple (old = false) or old_tuple.  With
  * key_only (compact mode, old key of DEFAULT/INDEX identity) only the key
- * columns are sent, in key order.
+ * columns are sent, in column order.
  */
 void
 dbufs_message_set_tuple(DbufsState *state, Decoderbufs__RowMessage *msg,

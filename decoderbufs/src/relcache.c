@@ -139,6 +139,12 @@ key_index_of(Relation rel)
 	return idx;
 }
 
+/*
+ * Flag the columns of the key index.  key_columns lists them in column
+ * order, not in index order: that is the order in which the RELATION
+ * message flags them, so it is the order a compact consumer expects the
+ * values of an old key in.
+ */
 static void
 mark_key_columns(DbufsRelation *entry, Oid indexoid)
 {
@@ -153,7 +159,6 @@ mark_key_columns(DbufsRelation *entry, Oid indexoid)
 		elog(ERROR, "cache lookup failed for index %u", indexoid);
 	index = (Form_pg_index) GETSTRUCT(tup);
 
-	entry->key_columns = palloc(sizeof(int) * index->indnkeyatts);
 	for (int k = 0; k < index->indnkeyatts; k++)
 	{
 		AttrNumber	attnum = index->indkey.values[k];
@@ -163,12 +168,18 @@ mark_key_columns(DbufsRelation *entry, Oid indexoid)
 			if (entry->columns[c].attnum == attnum)
 			{
 				entry->columns[c].is_key = true;
-				entry->key_columns[entry->nkeys++] = c;
 				break;
 			}
 		}
 	}
 	ReleaseSysCache(tup);
+
+	entry->key_columns = palloc(sizeof(int) * entry->ncolumns);
+	for (int c = 0; c < entry->ncolumns; c++)
+	{
+		if (entry->columns[c].is_key)
+			entry->key_columns[entry->nkeys++] = c;
+	}
 }
 
 static void
