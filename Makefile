@@ -11,7 +11,7 @@
 # `make check` is what CI runs (.ci/run).
 
 PG_CONFIG ?= pg_config
-SUBDIRS = decoderbufs
+SUBDIRS = decoderbufs apply_ext
 
 .PHONY: all install uninstall clean check installcheck demo bench deps
 

@@ -1,0 +1,443 @@
+/* decoderbufs_apply--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION decoderbufs_apply" to load this file. \quit
+
+-- The role that may manage subscriptions besides superusers.  Roles are
+-- cluster-wide: another database may have created it already.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'decoderbufs_apply_admin') THEN
+        CREATE ROLE decoderbufs_apply_admin NOLOGIN;
+    END IF;
+END
+$$;
+
+REVOKE ALL ON SCHEMA @extschema@ FROM PUBLIC;
+GRANT USAGE ON SCHEMA @extschema@ TO decoderbufs_apply_admin, pg_monitor;
+
+------------------------------------------------------------------------
+-- Catalog
+------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.subscription (
+    sub_id              integer PRIMARY KEY,
+    sub_name            text NOT NULL UNIQUE,
+    sub_owner           regrole NOT NULL,
+    sub_enabled         boolean NOT NULL,
+    sub_conninfo        text NOT NULL,
+    sub_slot_name       text NOT NULL,
+    sub_origin_name     text NOT NULL UNIQUE,
+    sub_conflict_policy text NOT NULL
+        CHECK (sub_conflict_policy IN ('fail', 'ignore', 'overwrite')),
+    sub_only_local      boolean NOT NULL,
+    sub_replica_role    boolean NOT NULL,
+    sub_include_tables  text,
+    sub_exclude_tables  text,
+    sub_skip_lsn        pg_lsn,
+    sub_created         timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE @extschema@.subscription IS
+'decoderbufs_apply subscriptions; holds connection strings, so only superusers and decoderbufs_apply_admin may read it';
+
+CREATE SEQUENCE @extschema@.subscription_id_seq AS integer;
+
+CREATE TABLE @extschema@.table_policy (
+    sub_id          integer NOT NULL REFERENCES @extschema@.subscription ON DELETE CASCADE,
+    schema_name     text NOT NULL,
+    table_name      text NOT NULL,
+    conflict_policy text NOT NULL
+        CHECK (conflict_policy IN ('fail', 'ignore', 'overwrite')),
+    PRIMARY KEY (sub_id, schema_name, table_name)
+);
+COMMENT ON TABLE @extschema@.table_policy IS
+'per-table conflict policies overriding the subscription''s';
+
+CREATE TABLE @extschema@.conflict_log (
+    id                  bigserial PRIMARY KEY,
+    logged_at           timestamptz NOT NULL DEFAULT clock_timestamp(),
+    sub_name            text NOT NULL,
+    schema_name         text NOT NULL,
+    table_name          text NOT NULL,
+    conflict_type       text NOT NULL,
+    resolution          text NOT NULL,
+    remote_tuple        jsonb,
+    local_tuple         jsonb,
+    key_tuple           jsonb,
+    remote_commit_lsn   pg_lsn,
+    remote_commit_time  timestamptz,
+    remote_origin       text
+);
+COMMENT ON TABLE @extschema@.conflict_log IS
+'every conflict met while applying: its type, the policy applied, and both tuples';
+
+-- dump the user-filled tables with pg_dump
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.subscription', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.table_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.conflict_log', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.subscription_id_seq', '');
+
+REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.subscription,
+    @extschema@.table_policy TO decoderbufs_apply_admin;
+GRANT SELECT, DELETE ON @extschema@.conflict_log TO decoderbufs_apply_admin;
+GRANT USAGE ON @extschema@.subscription_id_seq TO decoderbufs_apply_admin;
+
+------------------------------------------------------------------------
+-- C helpers (sqlapi.c); each checks the library is preloaded and the
+-- caller may manage subscriptions.
+------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._check() RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_check' LANGUAGE C;
+CREATE FUNCTION @extschema@._check_conninfo(conninfo text) RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_check_conninfo' LANGUAGE C STRICT;
+CREATE FUNCTION @extschema@._create_slot(conninfo text, slot_name text) RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'apply_sql_create_slot' LANGUAGE C STRICT;
+CREATE FUNCTION @extschema@._drop_slot(conninfo text, slot_name text, missing_ok boolean) RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_drop_slot' LANGUAGE C STRICT;
+CREATE FUNCTION @extschema@._wakeup(sub_id integer, restart boolean) RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_wakeup' LANGUAGE C;
+CREATE FUNCTION @extschema@._stop_worker(sub_id integer) RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_stop_worker' LANGUAGE C STRICT;
+CREATE FUNCTION @extschema@._drop_origin(name text) RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_drop_origin' LANGUAGE C STRICT;
+CREATE FUNCTION @extschema@._worker_status(
+    OUT sub_id integer, OUT state text, OUT pid integer,
+    OUT received_lsn pg_lsn, OUT applied_lsn pg_lsn, OUT flushed_lsn pg_lsn,
+    OUT last_receive_time timestamptz, OUT last_applied_commit_time timestamptz,
+    OUT last_applied_time timestamptz,
+    OUT inserted bigint, OUT updated bigint, OUT deleted bigint,
+    OUT truncated bigint, OUT transactions bigint,
+    OUT insert_exists bigint, OUT update_missing bigint,
+    OUT update_exists bigint, OUT delete_missing bigint,
+    OUT retry_count integer, OUT next_retry timestamptz,
+    OUT last_error text, OUT last_error_time timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._worker_status() TO decoderbufs_apply_admin, pg_monitor;
+
+REVOKE ALL ON FUNCTION @extschema@._check(), @extschema@._check_conninfo(text),
+    @extschema@._create_slot(text, text), @extschema@._drop_slot(text, text, boolean),
+    @extschema@._wakeup(integer, boolean), @extschema@._stop_worker(integer),
+    @extschema@._drop_origin(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._check(), @extschema@._check_conninfo(text),
+    @extschema@._create_slot(text, text), @extschema@._drop_slot(text, text, boolean),
+    @extschema@._wakeup(integer, boolean), @extschema@._stop_worker(integer),
+    @extschema@._drop_origin(text) TO decoderbufs_apply_admin;
+
+------------------------------------------------------------------------
+-- Argument checks shared by the API functions
+------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._check_policy(arg text, policy text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF policy IS NULL OR policy NOT IN ('fail', 'ignore', 'overwrite') THEN
+        RAISE EXCEPTION 'invalid value for argument "%": %', arg, coalesce(quote_literal(policy), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid conflict policies are fail, ignore and overwrite.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@._check_name(arg text, value text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF value IS NULL OR value !~ '^[a-z0-9_]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid value for argument "%": %', arg, coalesce(quote_literal(value), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use 1 to 63 lower case letters, digits and underscores.';
+    END IF;
+END
+$$;
+
+-- A list of table patterns as the plugin option wants it: entries joined by
+-- commas.  Each entry is [schema.]table; unquoted parts may use * and ?.
+CREATE FUNCTION @extschema@._table_list(arg text, tables text[]) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    t text;
+BEGIN
+    IF tables IS NULL OR cardinality(tables) = 0 THEN
+        RETURN NULL;
+    END IF;
+    FOREACH t IN ARRAY tables LOOP
+        IF t IS NULL OR t !~ '^\s*("([^"]|"")+"|[^",.\s]+)(\.("([^"]|"")+"|[^",.\s]+))?\s*$' THEN
+            RAISE EXCEPTION 'invalid value for argument "%": %', arg, coalesce(quote_literal(t), 'NULL')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Give table names as [schema.]table; unquoted names may use the wildcards * and ?.';
+        END IF;
+    END LOOP;
+    RETURN array_to_string(tables, ', ');
+END
+$$;
+
+CREATE FUNCTION @extschema@._get(sub_name text) RETURNS @extschema@.subscription
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    SELECT * INTO s FROM @extschema@.subscription WHERE subscription.sub_name = _get.sub_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'subscription "%" does not exist', sub_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN s;
+END
+$$;
+
+------------------------------------------------------------------------
+-- The API
+------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.create_subscription(
+    name text,
+    conninfo text,
+    slot_name text DEFAULT NULL,
+    create_slot boolean DEFAULT true,
+    conflict_policy text DEFAULT 'fail',
+    only_local boolean DEFAULT true,
+    tables text[] DEFAULT NULL,
+    exclude_tables text[] DEFAULT NULL,
+    replica_role boolean DEFAULT true,
+    enabled boolean DEFAULT true)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    id integer;
+    slot text := coalesce(slot_name, 'dbufs_' || name);
+BEGIN
+    PERFORM @extschema@._check();
+    PERFORM @extschema@._check_name('name', name);
+    PERFORM @extschema@._check_name('slot_name', slot);
+    PERFORM @extschema@._check_conninfo(conninfo);
+    PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
+    IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
+        RAISE EXCEPTION 'subscription "%" already exists', name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF create_slot IS NULL OR only_local IS NULL OR replica_role IS NULL OR enabled IS NULL THEN
+        RAISE EXCEPTION 'arguments "create_slot", "only_local", "replica_role" and "enabled" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    id := nextval('@extschema@.subscription_id_seq');
+    INSERT INTO @extschema@.subscription
+        (sub_id, sub_name, sub_owner, sub_enabled, sub_conninfo, sub_slot_name,
+         sub_origin_name, sub_conflict_policy, sub_only_local, sub_replica_role,
+         sub_include_tables, sub_exclude_tables)
+    VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
+            'decoderbufs_apply_' || id, conflict_policy, only_local, replica_role,
+            @extschema@._table_list('tables', tables),
+            @extschema@._table_list('exclude_tables', exclude_tables));
+
+    IF create_slot THEN
+        PERFORM @extschema@._create_slot(conninfo, slot);
+    END IF;
+    PERFORM @extschema@._wakeup(id, false);
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION @extschema@.alter_subscription(
+    name text,
+    conninfo text DEFAULT NULL,
+    conflict_policy text DEFAULT NULL,
+    only_local boolean DEFAULT NULL,
+    tables text[] DEFAULT NULL,
+    exclude_tables text[] DEFAULT NULL,
+    replica_role boolean DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    IF conninfo IS NOT NULL THEN
+        PERFORM @extschema@._check_conninfo(conninfo);
+        s.sub_conninfo := conninfo;
+    END IF;
+    IF conflict_policy IS NOT NULL THEN
+        PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
+        s.sub_conflict_policy := conflict_policy;
+    END IF;
+    s.sub_only_local := coalesce(only_local, s.sub_only_local);
+    s.sub_replica_role := coalesce(replica_role, s.sub_replica_role);
+    IF tables IS NOT NULL THEN
+        s.sub_include_tables := @extschema@._table_list('tables', tables);
+    END IF;
+    IF exclude_tables IS NOT NULL THEN
+        s.sub_exclude_tables := @extschema@._table_list('exclude_tables', exclude_tables);
+    END IF;
+    UPDATE @extschema@.subscription SET
+        sub_conninfo = s.sub_conninfo,
+        sub_conflict_policy = s.sub_conflict_policy,
+        sub_only_local = s.sub_only_local,
+        sub_replica_role = s.sub_replica_role,
+        sub_include_tables = s.sub_include_tables,
+        sub_exclude_tables = s.sub_exclude_tables
+    WHERE sub_id = s.sub_id;
+    PERFORM @extschema@._wakeup(s.sub_id, true);
+END
+$$;
+
+CREATE FUNCTION @extschema@.set_table_policy(
+    name text, table_name text, conflict_policy text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+    parts text[];
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    BEGIN
+        parts := parse_ident(table_name);
+    EXCEPTION WHEN OTHERS THEN
+        parts := NULL;
+    END;
+    IF parts IS NULL OR cardinality(parts) <> 2 THEN
+        RAISE EXCEPTION 'invalid value for argument "table_name": %', coalesce(quote_literal(table_name), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a schema-qualified table name such as public.orders.';
+    END IF;
+    IF conflict_policy IS NULL THEN
+        DELETE FROM @extschema@.table_policy p
+        WHERE p.sub_id = s.sub_id AND p.schema_name = parts[1] AND p.table_name = parts[2];
+    ELSE
+        PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
+        INSERT INTO @extschema@.table_policy AS p (sub_id, schema_name, table_name, conflict_policy)
+        VALUES (s.sub_id, parts[1], parts[2], conflict_policy)
+        ON CONFLICT (sub_id, schema_name, table_name)
+        DO UPDATE SET conflict_policy = excluded.conflict_policy;
+    END IF;
+    PERFORM @extschema@._wakeup(s.sub_id, true);
+END
+$$;
+
+CREATE FUNCTION @extschema@.enable_subscription(name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    UPDATE @extschema@.subscription SET sub_enabled = true WHERE sub_id = s.sub_id;
+    PERFORM @extschema@._wakeup(s.sub_id, true);
+END
+$$;
+
+CREATE FUNCTION @extschema@.disable_subscription(name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    UPDATE @extschema@.subscription SET sub_enabled = false WHERE sub_id = s.sub_id;
+    PERFORM @extschema@._wakeup(s.sub_id, false);
+END
+$$;
+
+CREATE FUNCTION @extschema@.drop_subscription(name text, drop_slot boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    IF drop_slot IS NULL THEN
+        RAISE EXCEPTION 'argument "drop_slot" must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM @extschema@._stop_worker(s.sub_id);
+    DELETE FROM @extschema@.subscription WHERE sub_id = s.sub_id;
+    PERFORM @extschema@._drop_origin(s.sub_origin_name);
+    IF drop_slot THEN
+        PERFORM @extschema@._drop_slot(s.sub_conninfo, s.sub_slot_name, true);
+    END IF;
+    PERFORM @extschema@._wakeup(s.sub_id, false);
+END
+$$;
+
+CREATE FUNCTION @extschema@.skip_transaction(name text, lsn pg_lsn) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    IF lsn IS NULL OR lsn = '0/0' THEN
+        RAISE EXCEPTION 'invalid value for argument "lsn": %', coalesce(lsn::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give the commit LSN of the failing remote transaction, as the error context reports it ("committed at ...").';
+    END IF;
+    UPDATE @extschema@.subscription SET sub_skip_lsn = lsn WHERE sub_id = s.sub_id;
+    PERFORM @extschema@._wakeup(s.sub_id, true);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean) IS
+'Create a subscription to a source server''s decoderbufs slot';
+COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS
+'Step over one failing remote transaction, named by its commit LSN';
+
+REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean),
+    @extschema@.set_table_policy(text, text, text),
+    @extschema@.enable_subscription(text), @extschema@.disable_subscription(text),
+    @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean),
+    @extschema@.set_table_policy(text, text, text),
+    @extschema@.enable_subscription(text), @extschema@.disable_subscription(text),
+    @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn)
+    TO decoderbufs_apply_admin;
+
+------------------------------------------------------------------------
+-- Monitoring
+------------------------------------------------------------------------
+
+CREATE VIEW @extschema@.subscription_status AS
+SELECT s.sub_name AS subscription,
+       s.sub_enabled AS enabled,
+       coalesce(w.state, CASE WHEN s.sub_enabled THEN 'starting' ELSE 'disabled' END) AS state,
+       w.pid,
+       w.received_lsn,
+       w.applied_lsn,
+       w.flushed_lsn,
+       greatest(pg_catalog.pg_wal_lsn_diff(w.received_lsn,
+                    greatest(w.applied_lsn, w.flushed_lsn)), 0)::bigint AS lag_bytes,
+       CASE WHEN w.received_lsn > greatest(w.applied_lsn, w.flushed_lsn)
+            THEN extract(epoch FROM clock_timestamp() - coalesce(w.last_applied_commit_time, w.last_receive_time))
+            ELSE 0 END::float8 AS lag_seconds,
+       w.inserted, w.updated, w.deleted, w.truncated, w.transactions,
+       w.insert_exists, w.update_missing, w.update_exists, w.delete_missing,
+       w.last_error, w.last_error_time, w.retry_count, w.next_retry,
+       w.last_receive_time, w.last_applied_time,
+       s.sub_slot_name AS slot_name,
+       s.sub_conflict_policy AS conflict_policy,
+       s.sub_only_local AS only_local
+FROM @extschema@.subscription s
+LEFT JOIN @extschema@._worker_status() w ON w.sub_id = s.sub_id;
+
+COMMENT ON VIEW @extschema@.subscription_status IS
+'state, progress, lag, counters and last error of every subscription in this database';
+REVOKE ALL ON @extschema@.subscription_status FROM PUBLIC;
+GRANT SELECT ON @extschema@.subscription_status TO decoderbufs_apply_admin, pg_monitor;
+
+-- Start this database's manager once the extension is committed.
+DO $$
+BEGIN
+    PERFORM @extschema@._wakeup(NULL, false);
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    RAISE WARNING 'decoderbufs_apply is not in shared_preload_libraries: no subscription will run'
+        USING HINT = 'Add decoderbufs_apply to shared_preload_libraries in postgresql.conf and restart the server.';
+END
+$$;

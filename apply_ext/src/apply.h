@@ -1,0 +1,351 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.h
+ *		Shared declarations of the decoderbufs_apply extension.
+ *
+ * Process structure: one launcher per cluster (registered at startup by
+ * shared_preload_libraries) starts one manager per database that has the
+ * extension; a manager starts one apply worker per enabled subscription and
+ * restarts it with backoff after errors.  An apply worker streams the
+ * subscription's slot from the source with libpq and applies each remote
+ * transaction in one local transaction.
+ *
+ * Files, by concept:
+ *	apply_main.c	_PG_init, GUCs, shared-memory hooks
+ *	shmem.c			shared state: worker slots, database list, statistics
+ *	launcher.c		the launcher and the per-database managers
+ *	catalog.c		reading subscriptions from the extension's tables
+ *	stream.c		the replication connection (libpq): connect, slot, stream
+ *	worker.c		the apply worker: main loop, transactions, progress
+ *	decode.c		RowMessage values to Datums
+ *	relmap.c		remote relations to local ones, column mapping
+ *	apply_exec.c	executor-level insert, update, delete, truncate
+ *	conflict.c		conflict detection, policies, the conflict log
+ *	sqlapi.c		C parts of the SQL API (slots, wakeups, status)
+ *
+ * Copyright (c) 2026, decoderbufs authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DECODERBUFS_APPLY_H
+#define DECODERBUFS_APPLY_H
+
+#include "postgres.h"
+
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+#include "executor/executor.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "libpq-fe.h"
+#include "nodes/pg_list.h"
+#include "nodes/primnodes.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/relcache.h"
+
+#include "decoderbufs.pb-c.h"
+
+#define APPLY_EXTENSION_NAME	"decoderbufs_apply"
+#define APPLY_SCHEMA_NAME		"decoderbufs_apply"
+#define APPLY_LIBRARY_NAME		"decoderbufs_apply"
+#define APPLY_ADMIN_ROLE		"decoderbufs_apply_admin"
+
+#define APPLY_MAX_ERROR_LEN		1024
+
+/* Microseconds and days between the PostgreSQL epoch (2000) and 1970. */
+#define APPLY_UNIX_EPOCH_OFFSET_USECS	INT64CONST(946684800000000)
+#define APPLY_UNIX_EPOCH_OFFSET_DAYS	10957
+
+/* GUCs (apply_main.c) */
+extern int	apply_max_subscriptions;
+extern int	apply_restart_delay_min;
+extern int	apply_restart_delay_max;
+extern int	apply_receive_timeout;
+extern int	apply_feedback_interval;
+extern int	apply_batch_size;
+extern int	apply_naptime;
+
+/* ---- conflicts ---- */
+
+typedef enum ApplyConflictType
+{
+	APPLY_CONFLICT_INSERT_EXISTS,
+	APPLY_CONFLICT_UPDATE_MISSING,
+	APPLY_CONFLICT_UPDATE_EXISTS,
+	APPLY_CONFLICT_DELETE_MISSING,
+	APPLY_NUM_CONFLICT_TYPES
+} ApplyConflictType;
+
+typedef enum ApplyPolicy
+{
+	APPLY_POLICY_FAIL,
+	APPLY_POLICY_IGNORE,
+	APPLY_POLICY_OVERWRITE
+} ApplyPolicy;
+
+extern const char *const apply_conflict_names[APPLY_NUM_CONFLICT_TYPES];
+extern const char *apply_policy_name(ApplyPolicy policy);
+extern ApplyPolicy apply_policy_from_name(const char *name);
+
+/* ---- shared state (shmem.c) ---- */
+
+typedef enum ApplyWorkerState
+{
+	APPLY_STATE_STOPPED,
+	APPLY_STATE_STARTING,
+	APPLY_STATE_CONNECTING,
+	APPLY_STATE_STREAMING,
+	APPLY_STATE_WAITING_RETRY,
+	APPLY_STATE_DISABLED
+} ApplyWorkerState;
+
+/* Status and counters of one subscription, kept across worker restarts. */
+typedef struct ApplyWorkerSlot
+{
+	bool		in_use;
+	Oid			dbid;
+	int32		subid;
+	pid_t		pid;			/* apply worker, 0 if none */
+	ApplyWorkerState state;
+	bool		restart_requested;	/* configuration changed */
+	bool		hold;			/* being dropped: do not run a worker */
+
+	XLogRecPtr	received_lsn;	/* latest WAL position heard of */
+	XLogRecPtr	applied_lsn;	/* end of the last applied remote commit */
+	XLogRecPtr	flushed_lsn;	/* last position reported as flushed */
+	TimestampTz last_receive_time;
+	TimestampTz last_applied_commit_time;	/* remote commit time */
+	TimestampTz last_applied_time;	/* when we applied it */
+	TimestampTz last_source_time;	/* send time of the latest message */
+
+	uint64		n_inserted;
+	uint64		n_updated;
+	uint64		n_deleted;
+	uint64		n_truncated;
+	uint64		n_transactions;
+	uint64		n_conflicts[APPLY_NUM_CONFLICT_TYPES];
+
+	int			retry_count;
+	TimestampTz next_start_time;
+	char		last_error[APPLY_MAX_ERROR_LEN];
+	TimestampTz last_error_time;
+} ApplyWorkerSlot;
+
+/* A database whose manager the launcher keeps running. */
+typedef struct ApplyDbSlot
+{
+	Oid			dbid;			/* InvalidOid when free */
+	pid_t		manager_pid;
+	Latch	   *manager_latch;
+	bool		manager_wanted;
+} ApplyDbSlot;
+
+typedef struct ApplySharedState
+{
+	LWLock	   *lock;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	bool		rescan_databases;
+	int			ndbs;
+	ApplyDbSlot *dbs;			/* apply_max_subscriptions entries */
+	ApplyWorkerSlot *workers;	/* apply_max_subscriptions entries */
+} ApplySharedState;
+
+extern ApplySharedState *ApplyShared;
+
+extern Size apply_shmem_size(void);
+extern void apply_shmem_request(void);
+extern void apply_shmem_startup(void);
+extern ApplyWorkerSlot *apply_slot_for_subscription(Oid dbid, int32 subid,
+													bool create);
+extern void apply_slot_release(Oid dbid, int32 subid);
+extern void apply_request_database(Oid dbid);
+extern void apply_wake_launcher(void);
+extern void apply_wake_manager(Oid dbid);
+
+/* ---- catalog (catalog.c) ---- */
+
+typedef struct ApplySubscription
+{
+	int32		id;
+	char	   *name;
+	Oid			owner;
+	bool		enabled;
+	char	   *conninfo;
+	char	   *slot_name;
+	char	   *origin_name;
+	ApplyPolicy policy;
+	bool		only_local;
+	bool		replica_role;	/* session_replication_role = replica */
+	char	   *include_tables; /* plugin option value, NULL for all */
+	char	   *exclude_tables; /* plugin option value, NULL for none */
+	XLogRecPtr	skip_lsn;
+	List	   *table_policies; /* of ApplyTablePolicy */
+} ApplySubscription;
+
+typedef struct ApplyTablePolicy
+{
+	char	   *schema_name;
+	char	   *table_name;
+	ApplyPolicy policy;
+} ApplyTablePolicy;
+
+extern List *apply_catalog_enabled_subscriptions(void);
+extern ApplySubscription *apply_catalog_get_subscription(int32 subid,
+														 bool missing_ok);
+extern void apply_catalog_clear_skip_lsn(int32 subid);
+extern bool apply_extension_installed(void);
+
+/* ---- replication connection (stream.c) ---- */
+
+extern PGconn *apply_stream_connect(const char *conninfo, const char *appname,
+									bool replication);
+extern void apply_stream_disconnect(PGconn *conn);
+extern PGresult *apply_stream_exec(PGconn *conn, const char *query);
+extern XLogRecPtr apply_stream_create_slot(PGconn *conn, const char *slot_name);
+extern void apply_stream_start(PGconn *conn, ApplySubscription *sub,
+							   XLogRecPtr startpoint);
+extern void apply_stream_send_feedback(PGconn *conn, XLogRecPtr write,
+									   XLogRecPtr flush, XLogRecPtr apply,
+									   bool request_reply);
+extern void apply_stream_report_error(int elevel, PGconn *conn,
+									  const char *what);
+
+/* ---- relation mapping (relmap.c) ---- */
+
+/* A column of a remote relation, as its RELATION message describes it. */
+typedef struct ApplyRemoteColumn
+{
+	char	   *name;
+	Oid			typid;			/* on the source */
+	int32		typmod;
+	bool		is_key;
+} ApplyRemoteColumn;
+
+/* How to turn a remote column's values into a local column's Datums. */
+typedef struct ApplyColumnMap
+{
+	AttrNumber	local_attnum;	/* 1-based; 0 if the column is ignored */
+	Oid			local_typid;
+	int32		local_typmod;
+	bool		same_type;		/* local and remote types are the same */
+	FmgrInfo	input_fn;		/* local type's input function */
+	Oid			input_ioparam;
+	FmgrInfo	remote_output_fn;	/* remote builtin type's output */
+	bool		has_remote_output;
+} ApplyColumnMap;
+
+typedef struct ApplyRelation
+{
+	uint32		remote_oid;		/* hash key */
+	bool		remote_valid;	/* a RELATION message was seen */
+	char	   *schema_name;
+	char	   *table_name;
+	int			ncolumns;
+	ApplyRemoteColumn *columns;
+	int			nkeys;			/* remote key columns, in key order */
+	int		   *key_columns;	/* indexes into columns[] */
+	char		replident;
+
+	/* the local side, rebuilt after local DDL */
+	bool		local_valid;
+	bool		ignored;		/* extension's own tables */
+	Oid			local_relid;
+	ApplyColumnMap *colmap;		/* parallel to columns[] */
+	Oid			lookup_index;	/* local index to find rows, or InvalidOid */
+	int			nlookup_attnums;
+	AttrNumber *lookup_attnums; /* the lookup index's key columns */
+	ApplyPolicy policy;
+	int			ndefaults;		/* local columns the source does not send */
+	AttrNumber *default_attnums;
+	Expr	  **default_exprs;
+	AclMode		acl_checked;	/* privileges already verified */
+	MemoryContext cxt;			/* remote part */
+	MemoryContext local_cxt;	/* local part */
+} ApplyRelation;
+
+extern void apply_relmap_init(void);
+extern void apply_relmap_update(Decoderbufs__RelationInfo *info);
+extern ApplyRelation *apply_relmap_get(uint32 remote_oid);
+extern void apply_relmap_open_local(ApplyRelation *rel,
+									ApplySubscription *sub);
+
+/* ---- values (decode.c) ---- */
+
+/* A decoded remote tuple in the local relation's layout. */
+typedef struct ApplyTupleData
+{
+	int			natts;			/* of the local relation */
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *present;		/* column sent by the source */
+	bool	   *unchanged;		/* unchanged TOAST: keep the local value */
+} ApplyTupleData;
+
+extern void apply_decode_tuple(ApplyRelation *rel, TupleDesc localdesc,
+							   Decoderbufs__DatumMessage **datums, int ndatums,
+							   bool key_only, ApplyTupleData *out);
+
+/* ---- applying (apply_exec.c) ---- */
+
+typedef struct ApplyContext ApplyContext;
+
+extern void apply_exec_insert(ApplyContext *actx, ApplyRelation *rel,
+							  Decoderbufs__RowMessage *msg);
+extern void apply_exec_update(ApplyContext *actx, ApplyRelation *rel,
+							  Decoderbufs__RowMessage *msg);
+extern void apply_exec_delete(ApplyContext *actx, ApplyRelation *rel,
+							  Decoderbufs__RowMessage *msg);
+extern void apply_exec_truncate(ApplyContext *actx,
+								Decoderbufs__RowMessage *msg);
+
+/* ---- conflicts (conflict.c) ---- */
+
+typedef struct ApplyConflict
+{
+	ApplyConflictType type;
+	ApplyPolicy policy;
+	Relation	rel;
+	TupleTableSlot *remote;		/* may be NULL */
+	TupleTableSlot *local;		/* may be NULL */
+	TupleTableSlot *key;		/* the key searched for, may be NULL */
+} ApplyConflict;
+
+extern void apply_conflict_report(ApplyContext *actx, ApplyConflict *c);
+extern void apply_conflict_log_pending_failure(ApplyWorkerSlot *slot);
+
+/* ---- the worker (worker.c) ---- */
+
+struct ApplyContext
+{
+	ApplySubscription *sub;
+	ApplyWorkerSlot *slot;
+	XLogRecPtr	remote_commit_lsn;	/* of the transaction being applied */
+	TimestampTz remote_commit_time;
+	uint32		remote_xid;
+	char	   *remote_origin;
+	bool		skipping;		/* skip_transaction() matched */
+	const char *current_op;		/* for error context */
+	ApplyRelation *current_rel;
+	const char *current_column;
+
+	/* counters of the transaction being applied, added to shmem at commit */
+	uint64		n_inserted;
+	uint64		n_updated;
+	uint64		n_deleted;
+	uint64		n_truncated;
+	uint64		n_conflicts[APPLY_NUM_CONFLICT_TYPES];
+
+	Oid			apply_user;		/* the subscription's owner */
+	Oid			worker_user;	/* the worker's own (superuser) identity */
+};
+
+extern ApplyContext *MyApplyContext;
+
+extern PGDLLEXPORT void apply_worker_main(Datum main_arg);
+extern PGDLLEXPORT void apply_launcher_main(Datum main_arg);
+extern PGDLLEXPORT void apply_manager_main(Datum main_arg);
+
+#endif							/* DECODERBUFS_APPLY_H */

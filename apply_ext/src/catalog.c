@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		Reading subscriptions from the extension's catalog tables.
+ *
+ * The configuration lives in ordinary tables of schema decoderbufs_apply
+ * (see decoderbufs_apply--1.0.sql), written by the SQL API and read here
+ * with SPI by the managers and workers, inside the caller's transaction.
+ * Results are copied into the caller's memory context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apply.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/pg_lsn.h"
+#include "utils/snapmgr.h"
+
+#define SUBSCRIPTION_COLUMNS \
+	"sub_id, sub_name, sub_owner::oid, sub_enabled, sub_conninfo, " \
+	"sub_slot_name, sub_origin_name, sub_conflict_policy, sub_only_local, " \
+	"sub_replica_role, sub_include_tables, sub_exclude_tables, sub_skip_lsn"
+
+/* Is the extension installed in the current database? */
+bool
+apply_extension_installed(void)
+{
+	return OidIsValid(get_extension_oid(APPLY_EXTENSION_NAME, true));
+}
+
+/* SPI needs a snapshot; workers call us in bare transactions. */
+static bool
+ensure_snapshot(void)
+{
+	if (ActiveSnapshotSet())
+		return false;
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return true;
+}
+
+static char *
+text_column(HeapTuple tup, TupleDesc desc, int col)
+{
+	char	   *v = SPI_getvalue(tup, desc, col);
+
+	return v;					/* NULL for SQL NULL */
+}
+
+static bool
+bool_column(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return !isnull && DatumGetBool(d);
+}
+
+static List *
+read_table_policies(int32 subid, MemoryContext cxt)
+{
+	Datum		arg = Int32GetDatum(subid);
+	Oid			argtype = INT4OID;
+	List	   *result = NIL;
+	int			ret;
+
+	ret = SPI_execute_with_args("SELECT schema_name, table_name, conflict_policy "
+								"FROM decoderbufs_apply.table_policy WHERE sub_id = $1",
+								1, &argtype, &arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read table policies: SPI error %d", ret);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		ApplyTablePolicy *tp = palloc(sizeof(ApplyTablePolicy));
+
+		tp->schema_name = text_column(tup, desc, 1);
+		tp->table_name = text_column(tup, desc, 2);
+		tp->policy = apply_policy_from_name(text_column(tup, desc, 3));
+		result = lappend(result, tp);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+static ApplySubscription *
+subscription_from_tuple(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	ApplySubscription *sub = palloc0(sizeof(ApplySubscription));
+	bool		isnull;
+	char	   *skip;
+
+	sub->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	sub->name = text_column(tup, desc, 2);
+	sub->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+	sub->enabled = bool_column(tup, desc, 4);
+	sub->conninfo = text_column(tup, desc, 5);
+	sub->slot_name = text_column(tup, desc, 6);
+	sub->origin_name = text_column(tup, desc, 7);
+	sub->policy = apply_policy_from_name(text_column(tup, desc, 8));
+	sub->only_local = bool_column(tup, desc, 9);
+	sub->replica_role = bool_column(tup, desc, 10);
+	sub->include_tables = text_column(tup, desc, 11);
+	sub->exclude_tables = text_column(tup, desc, 12);
+	skip = text_column(tup, desc, 13);
+	sub->skip_lsn = skip ? DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(skip))) : InvalidXLogRecPtr;
+	MemoryContextSwitchTo(old);
+	return sub;
+}
+
+/*
+ * All enabled subscriptions of this database (without table policies).
+ * Runs in the caller's transaction.
+ */
+List *
+apply_catalog_enabled_subscriptions(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *result = NIL;
+	int			ret;
+
+	bool		pushed = ensure_snapshot();
+
+	SPI_connect();
+	ret = SPI_execute("SELECT " SUBSCRIPTION_COLUMNS
+					  " FROM decoderbufs_apply.subscription WHERE sub_enabled",
+					  true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read subscriptions: SPI error %d", ret);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		result = lappend(result,
+						 subscription_from_tuple(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, cxt));
+	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
+	return result;
+}
+
+/*
+ * One subscription with its table policies, or NULL if it does not exist
+ * and missing_ok.  Runs in the caller's transaction.
+ */
+ApplySubscription *
+apply_catalog_get_subscription(int32 subid, bool missing_ok)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ApplySubscription *sub = NULL;
+	Datum		arg = Int32GetDatum(subid);
+	Oid			argtype = INT4OID;
+	int			ret;
+	bool		pushed = ensure_snapshot();
+
+	SPI_connect();
+	ret = SPI_execute_with_args("SELECT " SUBSCRIPTION_COLUMNS
+								" FROM decoderbufs_apply.subscription WHERE sub_id = $1",
+								1, &argtype, &arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read subscription %d: SPI error %d", subid, ret);
+	if (SPI_processed > 0)
+	{
+		sub = subscription_from_tuple(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, cxt);
+		sub->table_policies = read_table_policies(subid, cxt);
+	}
+	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
+	if (sub == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("decoderbufs_apply subscription %d does not exist", subid)));
+	return sub;
+}
+
+/*
+ * Clear a subscription's skip LSN; the caller's transaction also advances
+ * the origin past the skipped transaction, so both happen or neither.
+ */
+void
+apply_catalog_clear_skip_lsn(int32 subid)
+{
+	Datum		arg = Int32GetDatum(subid);
+	Oid			argtype = INT4OID;
+	int			ret;
+	bool		pushed = ensure_snapshot();
+
+	SPI_connect();
+	ret = SPI_execute_with_args("UPDATE decoderbufs_apply.subscription SET sub_skip_lsn = NULL "
+								"WHERE sub_id = $1",
+								1, &argtype, &arg, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "could not clear skip_lsn: SPI error %d", ret);
+	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
+}

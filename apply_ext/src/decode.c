@@ -1,0 +1,245 @@
+/*-------------------------------------------------------------------------
+ *
+ * decode.c
+ *		Turning the DatumMessages of a row into local Datums.
+ *
+ * Values arrive as the plugin encodes them (see decoderbufs/src/datum.c):
+ * typed fields for integers, floats, bool, money, date/time types and
+ * point; text for everything else; raw bytes for bytea.  When the local
+ * column has the source's type, typed values become Datums directly, with
+ * no text round trip; text values go through the local type's input
+ * function (which also covers enums, domains, composites and arrays, whose
+ * OIDs differ between servers).  When the types differ, the value is
+ * converted through text: the source type's output, the local type's input.
+ * A value the local type does not accept is an error naming the column
+ * (through the worker's error context).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apply.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/cash.h"
+#include "utils/date.h"
+#include "utils/geo_decls.h"
+#include "utils/timestamp.h"
+
+static void
+bad_encoding(ApplyRemoteColumn *rc, const char *field)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("unexpected %s value for column \"%s\" of type %s",
+					field, rc->name, format_type_be(rc->typid)),
+			 errdetail("The source's plugin does not encode this type that way.")));
+}
+
+static Datum
+timestamp_from_unix_usecs(int64 v)
+{
+	Timestamp	ts;
+
+	if (v == PG_INT64_MAX)
+		TIMESTAMP_NOEND(ts);
+	else if (v == PG_INT64_MIN)
+		TIMESTAMP_NOBEGIN(ts);
+	else
+	{
+		ts = v - APPLY_UNIX_EPOCH_OFFSET_USECS;
+		if (!IS_VALID_TIMESTAMP(ts))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("timestamp out of range: " INT64_FORMAT " microseconds since 1970", v)));
+	}
+	return TimestampGetDatum(ts);
+}
+
+/* A typed (non-text) value as a Datum of the remote column's type. */
+static Datum
+typed_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc)
+{
+	switch (d->datum_case)
+	{
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_INT32:
+			if (rc->typid == INT4OID)
+				return Int32GetDatum(d->datum_int32);
+			if (rc->typid == INT2OID)
+			{
+				if (d->datum_int32 < PG_INT16_MIN || d->datum_int32 > PG_INT16_MAX)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("smallint out of range: %d", d->datum_int32)));
+				return Int16GetDatum((int16) d->datum_int32);
+			}
+			if (rc->typid == DATEOID)
+			{
+				DateADT		date = d->datum_int32 - APPLY_UNIX_EPOCH_OFFSET_DAYS;
+
+				if (!IS_VALID_DATE(date))
+					ereport(ERROR,
+							(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+							 errmsg("date out of range: %d days since 1970", d->datum_int32)));
+				return DateADTGetDatum(date);
+			}
+			bad_encoding(rc, "int32");
+			break;
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_INT64:
+			switch (rc->typid)
+			{
+				case INT8OID:
+				case CASHOID:
+					return Int64GetDatum(d->datum_int64);
+				case OIDOID:
+					return ObjectIdGetDatum((Oid) d->datum_int64);
+				case TIMEOID:
+					return TimeADTGetDatum(d->datum_int64);
+				case TIMESTAMPOID:
+				case TIMESTAMPTZOID:
+					return timestamp_from_unix_usecs(d->datum_int64);
+			}
+			bad_encoding(rc, "int64");
+			break;
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_FLOAT:
+			if (rc->typid == FLOAT4OID)
+				return Float4GetDatum(d->datum_float);
+			bad_encoding(rc, "float");
+			break;
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_DOUBLE:
+			if (rc->typid == FLOAT8OID)
+				return Float8GetDatum(d->datum_double);
+			/* timetz comes with its exact text; the double alone is lossy */
+			bad_encoding(rc, "double");
+			break;
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_BOOL:
+			if (rc->typid == BOOLOID)
+				return BoolGetDatum(d->datum_bool);
+			bad_encoding(rc, "bool");
+			break;
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_POINT:
+			if (rc->typid == POINTOID && d->datum_point != NULL)
+			{
+				Point	   *p = palloc(sizeof(Point));
+
+				p->x = d->datum_point->x;
+				p->y = d->datum_point->y;
+				return PointPGetDatum(p);
+			}
+			bad_encoding(rc, "point");
+			break;
+		default:
+			break;
+	}
+	bad_encoding(rc, "unknown");
+	return (Datum) 0;
+}
+
+static Datum
+from_text(ApplyColumnMap *cm, char *text)
+{
+	return InputFunctionCall(&cm->input_fn, text, cm->input_ioparam,
+							 cm->local_typmod);
+}
+
+static bool
+is_text_type(Oid typid)
+{
+	return typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID;
+}
+
+/* Convert one value to the local column's type. */
+static Datum
+decode_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc,
+			 ApplyColumnMap *cm)
+{
+	Datum		v;
+
+	if (d->datum_exact != NULL)
+		return from_text(cm, d->datum_exact);
+
+	switch (d->datum_case)
+	{
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_STRING:
+			if (cm->same_type && is_text_type(rc->typid))
+				return CStringGetTextDatum(d->datum_string);
+			return from_text(cm, d->datum_string);
+
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_BYTES:
+			if (rc->typid == BYTEAOID)
+			{
+				bytea	   *b = palloc(VARHDRSZ + d->datum_bytes.len);
+
+				SET_VARSIZE(b, VARHDRSZ + d->datum_bytes.len);
+				memcpy(VARDATA(b), d->datum_bytes.data, d->datum_bytes.len);
+				v = PointerGetDatum(b);
+				if (cm->local_typid == BYTEAOID)
+					return v;
+				return from_text(cm, OutputFunctionCall(&cm->remote_output_fn, v));
+			}
+			/* the text output of any other type */
+			return from_text(cm, pnstrdup((char *) d->datum_bytes.data,
+										  d->datum_bytes.len));
+
+		default:
+			v = typed_value(d, rc);
+			if (cm->same_type)
+				return v;
+			if (!cm->has_remote_output)
+				bad_encoding(rc, "typed");
+			return from_text(cm, OutputFunctionCall(&cm->remote_output_fn, v));
+	}
+}
+
+/*
+ * Decode the datums of a row into the local relation's layout.  With
+ * key_only, datums are the remote key columns in key order (an old key of
+ * DEFAULT or INDEX identity); else all remote columns in order.
+ */
+void
+apply_decode_tuple(ApplyRelation *rel, TupleDesc localdesc,
+				   Decoderbufs__DatumMessage **datums, int ndatums,
+				   bool key_only, ApplyTupleData *out)
+{
+	int			expected = key_only ? rel->nkeys : rel->ncolumns;
+
+	if (ndatums != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the source sent %d values for relation \"%s.%s\", which has %d %s",
+						ndatums, rel->schema_name, rel->table_name, expected,
+						key_only ? "key columns" : "columns")));
+
+	out->natts = localdesc->natts;
+	out->values = palloc0(sizeof(Datum) * out->natts);
+	out->nulls = palloc(sizeof(bool) * out->natts);
+	out->present = palloc0(sizeof(bool) * out->natts);
+	out->unchanged = palloc0(sizeof(bool) * out->natts);
+	memset(out->nulls, true, sizeof(bool) * out->natts);
+
+	for (int i = 0; i < ndatums; i++)
+	{
+		int			col = key_only ? rel->key_columns[i] : i;
+		ApplyRemoteColumn *rc = &rel->columns[col];
+		ApplyColumnMap *cm = &rel->colmap[col];
+		Decoderbufs__DatumMessage *d = datums[i];
+		int			a = cm->local_attnum - 1;
+
+		if (cm->local_attnum == 0)
+			continue;			/* generated locally */
+		if (MyApplyContext)
+			MyApplyContext->current_column = rc->name;
+		out->present[a] = true;
+		if (d->datum_case == DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_MISSING)
+		{
+			out->unchanged[a] = true;
+			continue;
+		}
+		if (d->datum_case == DECODERBUFS__DATUM_MESSAGE__DATUM__NOT_SET &&
+			d->datum_exact == NULL)
+			continue;			/* NULL */
+		out->values[a] = decode_value(d, rc, cm);
+		out->nulls[a] = false;
+	}
+	if (MyApplyContext)
+		MyApplyContext->current_column = NULL;
+}

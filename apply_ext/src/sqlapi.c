@@ -1,0 +1,416 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqlapi.c
+ *		The C parts of the SQL API: talking to the source (slots), to the
+ *		workers (wakeups, stop), and the status of each subscription.
+ *
+ * The user-facing functions (create_subscription and friends) are PL/pgSQL
+ * in decoderbufs_apply--1.0.sql; they call these helpers.  Every helper
+ * checks that the library was preloaded and that the caller may manage
+ * subscriptions (a superuser or a member of decoderbufs_apply_admin).
+ *
+ * Wakeups take effect at commit: a manager woken before the catalog change
+ * commits would not see it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apply.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "replication/origin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+PG_FUNCTION_INFO_V1(apply_sql_check);
+PG_FUNCTION_INFO_V1(apply_sql_check_conninfo);
+PG_FUNCTION_INFO_V1(apply_sql_create_slot);
+PG_FUNCTION_INFO_V1(apply_sql_drop_slot);
+PG_FUNCTION_INFO_V1(apply_sql_wakeup);
+PG_FUNCTION_INFO_V1(apply_sql_stop_worker);
+PG_FUNCTION_INFO_V1(apply_sql_drop_origin);
+PG_FUNCTION_INFO_V1(apply_sql_worker_status);
+
+static void
+check_preloaded(void)
+{
+	if (ApplyShared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("decoderbufs_apply is not loaded"),
+				 errhint("Add decoderbufs_apply to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static void
+check_may_manage(void)
+{
+	Oid			admin = get_role_oid(APPLY_ADMIN_ROLE, true);
+
+	if (superuser())
+		return;
+	if (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to manage decoderbufs_apply subscriptions"),
+			 errhint("Only superusers and members of role \"%s\" may manage subscriptions.",
+					 APPLY_ADMIN_ROLE)));
+}
+
+static void
+check_caller(void)
+{
+	check_preloaded();
+	check_may_manage();
+}
+
+/* _check() RETURNS void: preloaded, and the caller may manage */
+Datum
+apply_sql_check(PG_FUNCTION_ARGS)
+{
+	check_caller();
+	PG_RETURN_VOID();
+}
+
+/* _check_conninfo(conninfo text) RETURNS void */
+Datum
+apply_sql_check_conninfo(PG_FUNCTION_ARGS)
+{
+	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *err = NULL;
+	PQconninfoOption *opts;
+
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts == NULL)
+	{
+		char	   *msg = err ? pstrdup(pchomp(err)) : "out of memory";
+
+		if (err)
+			PQfreemem(err);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for argument \"conninfo\": %s", msg),
+				 errhint("Give a libpq connection string such as 'host=source.example port=5432 dbname=app user=repl'.")));
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		if (strcmp(o->keyword, "replication") == 0 && o->val != NULL)
+		{
+			PQconninfoFree(opts);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for argument \"conninfo\": it must not set \"replication\""),
+					 errhint("The worker opens a logical replication connection itself.")));
+		}
+	}
+	PQconninfoFree(opts);
+	PG_RETURN_VOID();
+}
+
+/* Run f on a replication connection, closing it on error too. */
+static XLogRecPtr
+with_connection(const char *conninfo, const char *slot,
+				XLogRecPtr (*f) (PGconn *, const char *))
+{
+	PGconn	   *volatile conn = NULL;
+	XLogRecPtr	result;
+
+	PG_TRY();
+	{
+		conn = apply_stream_connect(conninfo, "decoderbufs_apply", true);
+		result = f(conn, slot);
+	}
+	PG_FINALLY();
+	{
+		apply_stream_disconnect(conn);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* _create_slot(conninfo text, slot_name text) RETURNS pg_lsn */
+Datum
+apply_sql_create_slot(PG_FUNCTION_ARGS)
+{
+	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *slot = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	check_caller();
+	PG_RETURN_LSN(with_connection(conninfo, slot, apply_stream_create_slot));
+}
+
+static bool drop_missing_ok;
+
+static XLogRecPtr
+drop_slot(PGconn *conn, const char *slot)
+{
+	StringInfoData cmd;
+	PGresult   *res;
+
+	initStringInfo(&cmd);
+	appendStringInfo(&cmd, "DROP_REPLICATION_SLOT %s WAIT", quote_identifier(slot));
+	res = apply_stream_exec(conn, cmd.data);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+		if (drop_missing_ok && sqlstate && strcmp(sqlstate, "42704") == 0)
+		{
+			ereport(NOTICE,
+					(errmsg("replication slot \"%s\" does not exist on the source, skipping", slot)));
+			PQclear(res);
+			return InvalidXLogRecPtr;
+		}
+		PQclear(res);
+		apply_stream_report_error(ERROR, conn, "drop the replication slot on the source");
+	}
+	PQclear(res);
+	return InvalidXLogRecPtr;
+}
+
+/* _drop_slot(conninfo text, slot_name text, missing_ok bool) RETURNS void */
+Datum
+apply_sql_drop_slot(PG_FUNCTION_ARGS)
+{
+	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *slot = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	check_caller();
+	drop_missing_ok = PG_GETARG_BOOL(2);
+	(void) with_connection(conninfo, slot, drop_slot);
+	PG_RETURN_VOID();
+}
+
+/* ---- wakeups at commit ---- */
+
+static bool wakeup_pending = false;
+static List *restart_pending = NIL;	/* of subscription ids */
+static List *unhold_on_abort = NIL;
+static bool xact_callback_registered = false;
+
+static void
+set_restart(int32 subid)
+{
+	ApplyWorkerSlot *s;
+
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	s = apply_slot_for_subscription(MyDatabaseId, subid, false);
+	if (s != NULL)
+	{
+		s->restart_requested = true;
+		s->next_start_time = 0;
+		s->retry_count = 0;
+	}
+	LWLockRelease(ApplyShared->lock);
+}
+
+static void
+set_hold(int32 subid, bool hold)
+{
+	ApplyWorkerSlot *s;
+
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	s = apply_slot_for_subscription(MyDatabaseId, subid, hold);
+	if (s != NULL)
+		s->hold = hold;
+	LWLockRelease(ApplyShared->lock);
+}
+
+static void
+apply_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event == XACT_EVENT_COMMIT && wakeup_pending)
+	{
+		foreach(lc, restart_pending)
+			set_restart(lfirst_int(lc));
+		apply_request_database(MyDatabaseId);
+		apply_wake_manager(MyDatabaseId);
+	}
+	if (event == XACT_EVENT_ABORT)
+	{
+		foreach(lc, unhold_on_abort)
+			set_hold(lfirst_int(lc), false);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	{
+		wakeup_pending = false;
+		restart_pending = NIL;	/* memory went with the transaction */
+		unhold_on_abort = NIL;
+	}
+}
+
+static void
+ensure_callback(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(apply_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+}
+
+/*
+ * _wakeup(sub_id int, restart bool) RETURNS void: at commit, make sure this
+ * database has a manager and wake it; with restart, restart the
+ * subscription's worker so it reads its new configuration.
+ */
+Datum
+apply_sql_wakeup(PG_FUNCTION_ARGS)
+{
+	check_caller();
+	ensure_callback();
+	wakeup_pending = true;
+	if (!PG_ARGISNULL(0) && PG_GETARG_BOOL(1))
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		restart_pending = lappend_int(restart_pending, PG_GETARG_INT32(0));
+		MemoryContextSwitchTo(old);
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * _stop_worker(sub_id int) RETURNS void: stop the subscription's worker and
+ * keep it stopped (the subscription is being dropped); waits until it has
+ * exited.  If the transaction aborts, the worker may run again.
+ */
+Datum
+apply_sql_stop_worker(PG_FUNCTION_ARGS)
+{
+	int32		subid = PG_GETARG_INT32(0);
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 60000);
+	MemoryContext old;
+
+	check_caller();
+	ensure_callback();
+	set_hold(subid, true);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	unhold_on_abort = lappend_int(unhold_on_abort, subid);
+	MemoryContextSwitchTo(old);
+
+	for (;;)
+	{
+		ApplyWorkerSlot *s;
+		pid_t		pid = 0;
+
+		LWLockAcquire(ApplyShared->lock, LW_SHARED);
+		s = apply_slot_for_subscription(MyDatabaseId, subid, false);
+		if (s != NULL)
+			pid = s->pid;
+		LWLockRelease(ApplyShared->lock);
+		if (pid == 0 || kill(pid, 0) != 0)
+			break;
+		if (GetCurrentTimestamp() > deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("the apply worker of subscription %d (PID %d) did not stop", subid, (int) pid)));
+		kill(pid, SIGTERM);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_VOID();
+}
+
+/* _drop_origin(name text) RETURNS void: drop a replication origin if present */
+Datum
+apply_sql_drop_origin(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	check_caller();
+	if (replorigin_by_name(name, true) != InvalidRepOriginId)
+		replorigin_drop_by_name(name, true, true);
+	PG_RETURN_VOID();
+}
+
+static const char *
+state_name(ApplyWorkerState state)
+{
+	switch (state)
+	{
+		case APPLY_STATE_STOPPED:
+			return "stopped";
+		case APPLY_STATE_STARTING:
+			return "starting";
+		case APPLY_STATE_CONNECTING:
+			return "connecting";
+		case APPLY_STATE_STREAMING:
+			return "streaming";
+		case APPLY_STATE_WAITING_RETRY:
+			return "waiting_retry";
+		case APPLY_STATE_DISABLED:
+			return "disabled";
+	}
+	return "unknown";
+}
+
+#define STATUS_COLUMNS 22
+
+/*
+ * _worker_status() RETURNS SETOF record: the shared status of this
+ * database's subscriptions; the view subscription_status joins it with the
+ * catalog.
+ */
+Datum
+apply_sql_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	check_preloaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (int i = 0; i < apply_max_subscriptions; i++)
+	{
+		ApplyWorkerSlot s;
+		Datum		values[STATUS_COLUMNS];
+		bool		nulls[STATUS_COLUMNS];
+		int			n = 0;
+
+		LWLockAcquire(ApplyShared->lock, LW_SHARED);
+		memcpy(&s, &ApplyShared->workers[i], sizeof(s));
+		LWLockRelease(ApplyShared->lock);
+		if (!s.in_use || s.dbid != MyDatabaseId)
+			continue;
+
+		memset(nulls, false, sizeof(nulls));
+#define LSN_OR_NULL(v) (nulls[n] = ((v) == InvalidXLogRecPtr), values[n++] = LSNGetDatum(v))
+#define TS_OR_NULL(v) (nulls[n] = ((v) == 0), values[n++] = TimestampTzGetDatum(v))
+		values[n++] = Int32GetDatum(s.subid);
+		values[n++] = CStringGetTextDatum(state_name(s.state));
+		nulls[n] = (s.pid == 0);
+		values[n++] = Int32GetDatum(s.pid);
+		LSN_OR_NULL(s.received_lsn);
+		LSN_OR_NULL(s.applied_lsn);
+		LSN_OR_NULL(s.flushed_lsn);
+		TS_OR_NULL(s.last_receive_time);
+		TS_OR_NULL(s.last_applied_commit_time);
+		TS_OR_NULL(s.last_applied_time);
+		values[n++] = Int64GetDatum((int64) s.n_inserted);
+		values[n++] = Int64GetDatum((int64) s.n_updated);
+		values[n++] = Int64GetDatum((int64) s.n_deleted);
+		values[n++] = Int64GetDatum((int64) s.n_truncated);
+		values[n++] = Int64GetDatum((int64) s.n_transactions);
+		for (int c = 0; c < APPLY_NUM_CONFLICT_TYPES; c++)
+			values[n++] = Int64GetDatum((int64) s.n_conflicts[c]);
+		values[n++] = Int32GetDatum(s.retry_count);
+		TS_OR_NULL(s.next_start_time);
+		nulls[n] = (s.last_error[0] == '\0');
+		values[n++] = CStringGetTextDatum(s.last_error);
+		TS_OR_NULL(s.last_error_time);
+		Assert(n == STATUS_COLUMNS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,690 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		The apply worker: streams a subscription's slot and applies each
+ *		remote transaction in one local transaction.
+ *
+ * Progress is exactly-once.  The worker applies under a replication origin
+ * of its own; before committing a remote transaction's local transaction it
+ * sets the origin's remote LSN to the remote commit's end, so the progress
+ * is written in the same commit record as the rows.  After any crash the
+ * worker restarts streaming from the origin's progress: committed
+ * transactions are not applied twice, uncommitted ones are applied again.
+ * Feedback tells the source a position is flushed only once the local
+ * commit that applied it is flushed, so the source keeps the WAL until then.
+ *
+ * Because every write carries the origin, a source that asks its plugin for
+ * local changes only (only-local, the default) never gets our writes back:
+ * two servers can subscribe to each other without loops.
+ *
+ * On any error the session's origin state is reset before the transaction
+ * aborts (an abort record would otherwise advance the origin past the
+ * failed transaction), the error is recorded for the status view, and the
+ * worker exits; its manager restarts it with backoff.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "apply.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
+#include "catalog/pg_authid.h"
+#include "lib/ilist.h"
+#include "libpq/pqsignal.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "replication/origin.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "dbufs_pb_alloc.h"
+
+ApplyContext *MyApplyContext = NULL;
+
+static ApplyWorkerSlot *MySlot = NULL;
+static MemoryContext ApplyMessageContext = NULL;
+static MemoryContext RemoteTxnContext = NULL;
+
+/* A remote commit applied locally, not yet known to be flushed. */
+typedef struct FlushPosition
+{
+	dlist_node	node;
+	XLogRecPtr	remote_end;
+	XLogRecPtr	local_end;
+} FlushPosition;
+
+static dlist_head pending_flushes = DLIST_STATIC_INIT(pending_flushes);
+static bool in_remote_txn = false;
+static XLogRecPtr last_received = InvalidXLogRecPtr;
+static XLogRecPtr last_flushed = InvalidXLogRecPtr;
+static XLogRecPtr last_applied = InvalidXLogRecPtr;
+
+/* Forget the origin's pending progress: nothing may mark a failed txn done. */
+static void
+reset_origin_progress(void)
+{
+	replorigin_session_origin_lsn = InvalidXLogRecPtr;
+	replorigin_session_origin_timestamp = 0;
+}
+
+static void
+worker_on_exit(int code, Datum arg)
+{
+	reset_origin_progress();
+	if (MySlot != NULL)
+	{
+		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+		if (MySlot->pid == MyProcPid)
+		{
+			MySlot->pid = 0;
+			if (code != 0)
+				MySlot->state = APPLY_STATE_WAITING_RETRY;
+			else if (MySlot->state != APPLY_STATE_WAITING_RETRY)
+				MySlot->state = APPLY_STATE_STOPPED;
+		}
+		LWLockRelease(ApplyShared->lock);
+	}
+}
+
+static void
+set_state(ApplyWorkerState state)
+{
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	MySlot->state = state;
+	LWLockRelease(ApplyShared->lock);
+}
+
+/* Error context: which subscription, operation, relation, column, LSN. */
+static void
+apply_error_callback(void *arg)
+{
+	ApplyContext *actx = (ApplyContext *) arg;
+
+	if (actx->current_op == NULL)
+		errcontext("processing remote data for decoderbufs_apply subscription \"%s\"",
+				   actx->sub->name);
+	else if (actx->current_rel == NULL)
+		errcontext("processing remote data for decoderbufs_apply subscription \"%s\" during \"%s\" in transaction %u committed at %X/%X",
+				   actx->sub->name, actx->current_op, actx->remote_xid,
+				   LSN_FORMAT_ARGS(actx->remote_commit_lsn));
+	else if (actx->current_column == NULL)
+		errcontext("processing remote data for decoderbufs_apply subscription \"%s\" during \"%s\" for relation \"%s.%s\" in transaction %u committed at %X/%X",
+				   actx->sub->name, actx->current_op,
+				   actx->current_rel->schema_name, actx->current_rel->table_name,
+				   actx->remote_xid, LSN_FORMAT_ARGS(actx->remote_commit_lsn));
+	else
+		errcontext("processing remote data for decoderbufs_apply subscription \"%s\" during \"%s\" for relation \"%s.%s\" column \"%s\" in transaction %u committed at %X/%X",
+				   actx->sub->name, actx->current_op,
+				   actx->current_rel->schema_name, actx->current_rel->table_name,
+				   actx->current_column, actx->remote_xid,
+				   LSN_FORMAT_ARGS(actx->remote_commit_lsn));
+}
+
+/* ---- feedback ---- */
+
+/* The highest remote commit end whose local commit is flushed. */
+static XLogRecPtr
+flushed_position(bool *have_pending)
+{
+	XLogRecPtr	local_flush = GetFlushRecPtr(NULL);
+	dlist_mutable_iter iter;
+	XLogRecPtr	result = last_flushed;
+
+	dlist_foreach_modify(iter, &pending_flushes)
+	{
+		FlushPosition *pos = dlist_container(FlushPosition, node, iter.cur);
+
+		if (pos->local_end > local_flush)
+			break;
+		result = Max(result, pos->remote_end);
+		dlist_delete(iter.cur);
+		pfree(pos);
+	}
+	*have_pending = !dlist_is_empty(&pending_flushes);
+	return result;
+}
+
+static void
+send_feedback(PGconn *conn, bool force, bool request_reply)
+{
+	static TimestampTz last_sent = 0;
+	static XLogRecPtr last_sent_flush = InvalidXLogRecPtr;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		have_pending;
+	XLogRecPtr	flush = flushed_position(&have_pending);
+
+	/*
+	 * With nothing pending and no transaction open, everything received is
+	 * done with: report it, so an idle or filtered stream does not hold WAL
+	 * on the source.
+	 */
+	if (!have_pending && !in_remote_txn)
+		flush = Max(flush, last_received);
+	last_flushed = flush;
+
+	if (!force && flush == last_sent_flush &&
+		!TimestampDifferenceExceeds(last_sent, now, apply_feedback_interval))
+		return;
+
+	apply_stream_send_feedback(conn, last_received, flush,
+							   Max(last_applied, flush), request_reply);
+	last_sent = now;
+	last_sent_flush = flush;
+
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	MySlot->flushed_lsn = flush;
+	MySlot->received_lsn = last_received;
+	LWLockRelease(ApplyShared->lock);
+}
+
+/* ---- transactions ---- */
+
+static void
+begin_remote_txn(ApplyContext *actx, Decoderbufs__RowMessage *msg)
+{
+	MemoryContextReset(RemoteTxnContext);
+	actx->remote_xid = msg->transaction_id;
+	actx->remote_commit_lsn = msg->commit_lsn;
+	actx->remote_commit_time = msg->has_commit_time ?
+		(TimestampTz) (msg->commit_time - APPLY_UNIX_EPOCH_OFFSET_USECS) : 0;
+	actx->remote_origin = msg->origin ?
+		MemoryContextStrdup(RemoteTxnContext, msg->origin) : NULL;
+	actx->skipping = (actx->sub->skip_lsn != InvalidXLogRecPtr &&
+					  actx->sub->skip_lsn == msg->commit_lsn);
+	if (actx->skipping)
+		ereport(LOG,
+				(errmsg("decoderbufs_apply subscription \"%s\" skips the remote transaction committed at %X/%X, as asked by skip_transaction()",
+						actx->sub->name, LSN_FORMAT_ARGS(msg->commit_lsn))));
+	memset(actx->n_conflicts, 0, sizeof(actx->n_conflicts));
+	actx->n_inserted = actx->n_updated = actx->n_deleted = actx->n_truncated = 0;
+	in_remote_txn = true;
+}
+
+/* Make sure a local transaction runs, as the subscription's owner. */
+static void
+ensure_local_txn(ApplyContext *actx)
+{
+	if (IsTransactionState())
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SetUserIdAndSecContext(actx->apply_user, SECURITY_LOCAL_USERID_CHANGE);
+	/* per-row allocations belong to the message, not the transaction */
+	MemoryContextSwitchTo(ApplyMessageContext);
+}
+
+static void
+publish_txn_stats(ApplyContext *actx, XLogRecPtr end_lsn)
+{
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	MySlot->n_inserted += actx->n_inserted;
+	MySlot->n_updated += actx->n_updated;
+	MySlot->n_deleted += actx->n_deleted;
+	MySlot->n_truncated += actx->n_truncated;
+	for (int i = 0; i < APPLY_NUM_CONFLICT_TYPES; i++)
+		MySlot->n_conflicts[i] += actx->n_conflicts[i];
+	MySlot->n_transactions++;
+	MySlot->applied_lsn = end_lsn;
+	MySlot->last_applied_commit_time = actx->remote_commit_time;
+	MySlot->last_applied_time = GetCurrentTimestamp();
+	MySlot->retry_count = 0;
+	LWLockRelease(ApplyShared->lock);
+}
+
+static void
+commit_remote_txn(ApplyContext *actx, Decoderbufs__RowMessage *msg)
+{
+	XLogRecPtr	end_lsn = msg->end_lsn;
+
+	if (actx->skipping)
+	{
+		/* the skip is done: clear it in the commit that moves past it */
+		ensure_local_txn(actx);
+		SetUserIdAndSecContext(actx->worker_user, SECURITY_LOCAL_USERID_CHANGE);
+		apply_catalog_clear_skip_lsn(actx->sub->id);
+		actx->sub->skip_lsn = InvalidXLogRecPtr;
+	}
+
+	if (IsTransactionState())
+	{
+		SetUserIdAndSecContext(actx->worker_user, 0);
+		replorigin_session_origin_lsn = end_lsn;
+		replorigin_session_origin_timestamp = actx->remote_commit_time;
+		CommitTransactionCommand();
+		reset_origin_progress();
+		MemoryContextSwitchTo(ApplyMessageContext);
+
+		if (XactLastCommitEnd != InvalidXLogRecPtr)
+		{
+			FlushPosition *pos = MemoryContextAlloc(TopMemoryContext,
+													sizeof(FlushPosition));
+
+			pos->remote_end = end_lsn;
+			pos->local_end = XactLastCommitEnd;
+			dlist_push_tail(&pending_flushes, &pos->node);
+		}
+	}
+	last_applied = end_lsn;
+	in_remote_txn = false;
+	actx->skipping = false;
+	publish_txn_stats(actx, end_lsn);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Apply one row change inside the local transaction. */
+static void
+apply_change(ApplyContext *actx, Decoderbufs__RowMessage *msg,
+			 const char *opname)
+{
+	ApplyRelation *rel;
+
+	actx->current_op = opname;
+	if (!in_remote_txn)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the source sent a %s outside a transaction", opname)));
+	if (actx->skipping)
+		return;
+
+	ensure_local_txn(actx);
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	if (msg->op == DECODERBUFS__OP__TRUNCATE)
+		apply_exec_truncate(actx, msg);
+	else
+	{
+		rel = apply_relmap_get(msg->relation_oid);
+		actx->current_rel = rel;
+		apply_relmap_open_local(rel, actx->sub);
+		if (!rel->ignored)
+		{
+			switch (msg->op)
+			{
+				case DECODERBUFS__OP__INSERT:
+					apply_exec_insert(actx, rel, msg);
+					break;
+				case DECODERBUFS__OP__UPDATE:
+					apply_exec_update(actx, rel, msg);
+					break;
+				default:
+					apply_exec_delete(actx, rel, msg);
+					break;
+			}
+		}
+	}
+
+	PopActiveSnapshot();
+	CommandCounterIncrement();
+	actx->current_rel = NULL;
+}
+
+static void
+handle_row(ApplyContext *actx, Decoderbufs__RowMessage *msg)
+{
+	switch (msg->op)
+	{
+		case DECODERBUFS__OP__BEGIN:
+			actx->current_op = "BEGIN";
+			begin_remote_txn(actx, msg);
+			break;
+		case DECODERBUFS__OP__COMMIT:
+			actx->current_op = "COMMIT";
+			commit_remote_txn(actx, msg);
+			break;
+		case DECODERBUFS__OP__RELATION:
+			if (msg->relation == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("the source sent a RELATION message without a relation")));
+			apply_relmap_update(msg->relation);
+			break;
+		case DECODERBUFS__OP__INSERT:
+			apply_change(actx, msg, "INSERT");
+			break;
+		case DECODERBUFS__OP__UPDATE:
+			apply_change(actx, msg, "UPDATE");
+			break;
+		case DECODERBUFS__OP__DELETE:
+			apply_change(actx, msg, "DELETE");
+			break;
+		case DECODERBUFS__OP__TRUNCATE:
+			apply_change(actx, msg, "TRUNCATE");
+			break;
+		case DECODERBUFS__OP__MESSAGE:
+			break;				/* logical messages are not applied */
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("the source sent a message of unknown type %d", (int) msg->op)));
+	}
+	actx->current_op = NULL;
+}
+
+static uint64
+get_uint64(const char *p)
+{
+	uint64		v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char) p[i];
+	return v;
+}
+
+/* One CopyData message from the source. */
+static void
+handle_copy_data(ApplyContext *actx, PGconn *conn, const char *buf, int len)
+{
+	if (len >= 25 && buf[0] == 'w')
+	{
+		XLogRecPtr	start = get_uint64(buf + 1);
+		XLogRecPtr	end = get_uint64(buf + 9);
+		Decoderbufs__RowBatch *batch;
+
+		last_received = Max(last_received, Max(start, end));
+		batch = decoderbufs__row_batch__unpack(&dbufs_pb_allocator, len - 25,
+											   (const uint8_t *) buf + 25);
+		if (batch == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("could not decode a message of %d bytes from the source at %X/%X",
+							len - 25, LSN_FORMAT_ARGS(start)),
+					 errdetail("It is not a decoderbufs RowBatch."),
+					 errhint("The source must run a decoderbufs plugin speaking proto-version 1.")));
+		for (size_t i = 0; i < batch->n_rows; i++)
+			handle_row(actx, batch->rows[i]);
+	}
+	else if (len >= 18 && buf[0] == 'k')
+	{
+		XLogRecPtr	end = get_uint64(buf + 1);
+		bool		reply = buf[17] != 0;
+
+		last_received = Max(last_received, end);
+		send_feedback(conn, reply, false);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected message of type \"%c\" and %d bytes from the source",
+						len > 0 ? buf[0] : '?', len)));
+}
+
+/* Read what arrived; returns whether anything did. */
+static bool
+receive_available(ApplyContext *actx, PGconn *conn)
+{
+	bool		got = false;
+
+	for (;;)
+	{
+		char	   *buf = NULL;
+		int			len = PQgetCopyData(conn, &buf, 1);
+
+		if (len == 0)
+			break;
+		if (len == -1)
+		{
+			PGresult   *res = PQgetResult(conn);
+
+			if (res && PQresultStatus(res) == PGRES_FATAL_ERROR)
+				apply_stream_report_error(ERROR, conn, "receive data from the source");
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("the source ended the replication stream")));
+		}
+		if (len < -1)
+			apply_stream_report_error(ERROR, conn, "receive data from the source");
+
+		got = true;
+		PG_TRY();
+		{
+			MemoryContext old = MemoryContextSwitchTo(ApplyMessageContext);
+
+			handle_copy_data(actx, conn, buf, len);
+			MemoryContextSwitchTo(old);
+		}
+		PG_FINALLY();
+		{
+			PQfreemem(buf);
+		}
+		PG_END_TRY();
+		MemoryContextReset(ApplyMessageContext);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return got;
+}
+
+static bool
+restart_requested(void)
+{
+	bool		r;
+
+	LWLockAcquire(ApplyShared->lock, LW_SHARED);
+	r = MySlot->restart_requested;
+	LWLockRelease(ApplyShared->lock);
+	return r;
+}
+
+/*
+ * The streaming loop: receive, apply, report, and watch the connection.
+ */
+static void
+stream_loop(ApplyContext *actx, PGconn *conn)
+{
+	TimestampTz last_recv = GetCurrentTimestamp();
+	bool		ping_sent = false;
+
+	for (;;)
+	{
+		int			rc;
+		long		wait_ms = apply_feedback_interval;
+		TimestampTz now;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!in_remote_txn && restart_requested())
+		{
+			ereport(LOG,
+					(errmsg("decoderbufs_apply subscription \"%s\" restarts to use its new configuration",
+							actx->sub->name)));
+			proc_exit(0);
+		}
+
+		if (receive_available(actx, conn))
+		{
+			last_recv = GetCurrentTimestamp();
+			ping_sent = false;
+			LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+			MySlot->last_receive_time = last_recv;
+			MySlot->received_lsn = last_received;
+			LWLockRelease(ApplyShared->lock);
+		}
+		send_feedback(conn, false, false);
+
+		now = GetCurrentTimestamp();
+		if (apply_receive_timeout > 0)
+		{
+			if (TimestampDifferenceExceeds(last_recv, now, apply_receive_timeout))
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("no message from the source for %d ms", apply_receive_timeout),
+						 errhint("The source or the network may be down; the worker reconnects. Raise decoderbufs_apply.receive_timeout if the source is just slow.")));
+			if (!ping_sent &&
+				TimestampDifferenceExceeds(last_recv, now, apply_receive_timeout / 2))
+			{
+				send_feedback(conn, true, true);
+				ping_sent = true;
+			}
+		}
+		if (!dlist_is_empty(&pending_flushes))
+			wait_ms = Min(wait_ms, 200);
+
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_SOCKET_READABLE | WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							   PQsocket(conn), wait_ms, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+		if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			apply_stream_report_error(ERROR, conn, "receive data from the source");
+	}
+}
+
+/* Settings of the apply session. */
+static void
+set_session_settings(ApplySubscription *sub)
+{
+	SetConfigOption("DateStyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("IntervalStyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
+	/* exactly-once does not need a synchronous commit: see the header */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	if (sub->replica_role)
+		SetConfigOption("session_replication_role", "replica",
+						PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/* Set up the replication origin and return where to resume. */
+static XLogRecPtr
+setup_origin(ApplySubscription *sub)
+{
+	RepOriginId originid;
+	XLogRecPtr	startpos;
+
+	StartTransactionCommand();
+	originid = replorigin_by_name(sub->origin_name, true);
+	if (originid == InvalidRepOriginId)
+		originid = replorigin_create(sub->origin_name);
+	CommitTransactionCommand();
+
+#if PG_VERSION_NUM >= 160000
+	replorigin_session_setup(originid, 0);
+#else
+	replorigin_session_setup(originid);
+#endif
+	replorigin_session_origin = originid;
+	startpos = replorigin_session_get_progress(false);
+	return startpos;
+}
+
+static void
+run_worker(ApplyContext *actx)
+{
+	ErrorContextCallback errcallback;
+	XLogRecPtr	startpos;
+	PGconn	   *conn;
+
+	startpos = setup_origin(actx->sub);
+	last_applied = startpos;
+
+	set_state(APPLY_STATE_CONNECTING);
+	conn = apply_stream_connect(actx->sub->conninfo, actx->sub->name, true);
+	apply_stream_start(conn, actx->sub, startpos);
+	set_state(APPLY_STATE_STREAMING);
+	ereport(LOG,
+			(errmsg("decoderbufs_apply subscription \"%s\" streams from %X/%X",
+					actx->sub->name, LSN_FORMAT_ARGS(startpos))));
+
+	errcallback.callback = apply_error_callback;
+	errcallback.arg = actx;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	stream_loop(actx, conn);
+}
+
+static void
+record_error(ErrorData *edata)
+{
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	strlcpy(MySlot->last_error, edata->message ? edata->message : "unknown error",
+			sizeof(MySlot->last_error));
+	MySlot->last_error_time = GetCurrentTimestamp();
+	MySlot->state = APPLY_STATE_WAITING_RETRY;
+	LWLockRelease(ApplyShared->lock);
+}
+
+void
+apply_worker_main(Datum main_arg)
+{
+	int			slotno = DatumGetInt32(main_arg);
+	ApplyContext *actx;
+	MemoryContext worker_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	MySlot = &ApplyShared->workers[slotno];
+	BackgroundWorkerInitializeConnectionByOid(MySlot->dbid, InvalidOid, 0);
+	before_shmem_exit(worker_on_exit, (Datum) 0);
+
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	if (MySlot->hold ||
+		(MySlot->pid != 0 && MySlot->pid != MyProcPid && kill(MySlot->pid, 0) == 0))
+	{
+		/* being dropped, or another worker already serves it */
+		LWLockRelease(ApplyShared->lock);
+		MySlot = NULL;
+		proc_exit(0);
+	}
+	MySlot->pid = MyProcPid;
+	MySlot->state = APPLY_STATE_STARTING;
+	MySlot->restart_requested = false;
+	LWLockRelease(ApplyShared->lock);
+
+	worker_cxt = AllocSetContextCreate(TopMemoryContext, "decoderbufs_apply worker",
+									   ALLOCSET_DEFAULT_SIZES);
+	ApplyMessageContext = AllocSetContextCreate(TopMemoryContext,
+												"decoderbufs_apply message",
+												ALLOCSET_DEFAULT_SIZES);
+	RemoteTxnContext = AllocSetContextCreate(TopMemoryContext,
+											 "decoderbufs_apply remote transaction",
+											 ALLOCSET_SMALL_SIZES);
+	actx = MemoryContextAllocZero(worker_cxt, sizeof(ApplyContext));
+	MyApplyContext = actx;
+	actx->worker_user = GetUserId();
+
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		{
+			MemoryContext old = MemoryContextSwitchTo(worker_cxt);
+
+			actx->sub = apply_catalog_get_subscription(MySlot->subid, false);
+			MemoryContextSwitchTo(old);
+		}
+		CommitTransactionCommand();
+		actx->apply_user = actx->sub->owner;
+		pgstat_report_appname(actx->sub->name);
+
+		set_session_settings(actx->sub);
+		apply_relmap_init();
+		run_worker(actx);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		reset_origin_progress();
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(worker_cxt);
+		edata = CopyErrorData();
+		EmitErrorReport();
+		FlushErrorState();
+		record_error(edata);
+		AbortOutOfAnyTransaction();
+		apply_conflict_log_pending_failure(MySlot);
+		RESUME_INTERRUPTS();
+		proc_exit(1);
+	}
+	PG_END_TRY();
+}
