@@ -218,6 +218,15 @@ RESET DateStyle;
 RESET IntervalStyle;
 RESET extra_float_digits;
 RESET bytea_output;
+-- and a SET LOCAL of the caller still ends with its transaction (it once
+-- outlived it)
+BEGIN;
+SET LOCAL DateStyle = 'SQL, DMY';
+SELECT count(*) AS messages
+FROM pg_logical_slot_peek_binary_changes('types', :'end_lsn', NULL, 'skip-empty-xacts', '1');
+SHOW DateStyle;
+COMMIT;
+SHOW DateStyle;
 CREATE TEMP TABLE msgs_text AS
 SELECT n, data::json AS j
 FROM pg_logical_slot_get_changes('types', :'end_lsn', NULL,

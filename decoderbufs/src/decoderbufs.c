@@ -30,7 +30,11 @@ extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 /*
  * Session settings that change the text output of values.  They are pinned
  * for the decoding session so that text round-trips exactly on any target,
- * whatever the connection asked for, and restored at shutdown.
+ * whatever the connection asked for, and restored at shutdown.  Both are
+ * SET LOCAL: with the SQL functions, decoding runs in the caller's
+ * transaction, whose end then undoes them as it undoes the caller's own
+ * SET LOCAL (a plain SET would make that one outlive the transaction); a
+ * walsender decodes outside any transaction, where both act as SET.
  */
 static const struct
 {
@@ -76,7 +80,7 @@ pin_text_settings(void)
 			GetConfigOptionByName(pinned_settings[i].name, NULL, false);
 		(void) set_config_option(pinned_settings[i].name,
 								 pinned_settings[i].value,
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 								 true, 0, false);
 	}
 }
@@ -89,7 +93,7 @@ restore_text_settings(void)
 	for (int i = 0; i < lengthof(pinned_settings); i++)
 		(void) set_config_option(pinned_settings[i].name,
 								 saved_settings->values[i],
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
 								 true, 0, false);
 	saved_settings = NULL;
 }
