@@ -138,7 +138,8 @@ SELECT show(m) FROM compact('include-truncate', '0', 'include-messages', 'off',
 -- Batches (batch-size): each output row is a RowBatch of several
 -- messages, written when it reaches batch-size bytes and at COMMIT; a
 -- non-transactional message is written at once.  The messages are the
--- same as without batches.
+-- same as without batches.  (flush_ok: the batch is full, or ends with a
+-- COMMIT or a non-transactional message.)
 INSERT INTO c_a SELECT i, 'row ' || i, i, NULL, NULL FROM generate_series(10, 29) i;
 SELECT pg_logical_emit_message(false, 'p', 'non-transactional') IS NOT NULL AS emitted;
 INSERT INTO c_a VALUES (30, 'thirty', 30, NULL, NULL);
@@ -151,7 +152,8 @@ SELECT b, length(data) AS bytes, decoderbufs_batch_to_json(data) AS rows
 FROM pg_logical_slot_get_binary_changes('compact', NULL, NULL, 'compact', '1',
                                         'batch-size', '256')
     WITH ORDINALITY c(lsn, xid, data, b);
-SELECT b, jsonb_array_length(rows) AS messages, bytes >= 256 AS full_batch,
+SELECT b, jsonb_array_length(rows) AS messages,
+       bytes >= 256 OR rows->-1->>'op' IN ('COMMIT', 'MESSAGE') AS flush_ok,
        (SELECT string_agg(CASE WHEN r->>'op' = 'INSERT'
                                THEN (r->'new_tuple'->0->>'datum_int32') ELSE r->>'op' END,
                           ' ' ORDER BY o)
