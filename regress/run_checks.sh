@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
 BINDIR=$("$PG_CONFIG" --bindir)
 PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/../..
-OUT=$ROOT/regress/output
+OUT=${REGRESS_OUT:-$ROOT/regress/output}
 
 if [ "$(id -u)" = 0 ]; then
     WORK=$(mktemp -d /tmp/dbufs-check.XXXXXX)
@@ -25,7 +25,7 @@ if [ "$(id -u)" = 0 ]; then
     rc=0
     runuser -u postgres -- env PG_CONFIG="$PG_CONFIG" \
         REGRESS_TESTS="${REGRESS_TESTS:-}" PROVE_TESTS="${PROVE_TESTS:-}" \
-        SKIP_TAP="${SKIP_TAP:-}" SKIP_REGRESS="${SKIP_REGRESS:-}" \
+        SKIP_TAP="${SKIP_TAP:-}" SKIP_REGRESS="${SKIP_REGRESS:-}" REGRESS_OUT= \
         bash "$WORK/regress/run_checks.sh" || rc=$?
     rm -rf "$OUT"
     cp -r "$WORK/regress/output" "$OUT" 2>/dev/null || true

@@ -45,6 +45,8 @@ start_worker(const char *function, const char *name, Datum arg, bool notify)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
+	MemoryContext old;
+	bool		ok;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -56,9 +58,12 @@ start_worker(const char *function, const char *name, Datum arg, bool notify)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
 	worker.bgw_main_arg = arg;
 	worker.bgw_notify_pid = notify ? MyProcPid : 0;
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		return NULL;
-	return handle;
+
+	/* the handle outlives the transaction we may be in */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &handle);
+	MemoryContextSwitchTo(old);
+	return ok ? handle : NULL;
 }
 
 static bool

@@ -168,6 +168,11 @@ send_feedback(PGconn *conn, bool force, bool request_reply)
 		flush = Max(flush, last_received);
 	last_flushed = flush;
 
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	MySlot->flushed_lsn = flush;
+	MySlot->received_lsn = last_received;
+	LWLockRelease(ApplyShared->lock);
+
 	if (!force && flush == last_sent_flush &&
 		!TimestampDifferenceExceeds(last_sent, now, apply_feedback_interval))
 		return;
@@ -176,11 +181,6 @@ send_feedback(PGconn *conn, bool force, bool request_reply)
 							   Max(last_applied, flush), request_reply);
 	last_sent = now;
 	last_sent_flush = flush;
-
-	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
-	MySlot->flushed_lsn = flush;
-	MySlot->received_lsn = last_received;
-	LWLockRelease(ApplyShared->lock);
 }
 
 /* ---- transactions ---- */

@@ -12,7 +12,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Exporter 'import';
 
-our @EXPORT = qw(new_node server_has_setting protoc_decode);
+our @EXPORT = qw(new_node server_has_setting protoc_decode subscribe wait_for_sync
+  table_rows status);
 
 my %has_setting;
 
@@ -60,6 +61,46 @@ sub protoc_decode
 		'<', \$bytes, '>', \$out, '2>', \$err)
 	  or die "protoc failed to decode a $type: $err";
 	return $out;
+}
+
+# Create a subscription on $target to $source's database postgres; extra
+# named arguments of create_subscription go in %args (SQL literals).
+sub subscribe
+{
+	my ($target, $name, $source, %args) = @_;
+	(my $conninfo = $source->connstr('postgres')) =~ s/'/''/g;
+	my $extra = join('', map { ", $_ => $args{$_}" } sort keys %args);
+	$target->safe_psql('postgres',
+		"SELECT decoderbufs_apply.create_subscription('$name', '$conninfo'$extra)");
+}
+
+# Wait until the target has applied and flushed everything $source wrote so
+# far: the source slot's confirmed_flush_lsn moves only on our feedback,
+# which reports a position only once its local commit is flushed.
+sub wait_for_sync
+{
+	my ($source, $slot) = @_;
+	my $lsn = $source->safe_psql('postgres', 'SELECT pg_current_wal_lsn()');
+	$source->poll_query_until('postgres',
+		"SELECT confirmed_flush_lsn >= '$lsn' FROM pg_replication_slots WHERE slot_name = '$slot'")
+	  or die "timed out waiting for slot $slot to reach $lsn";
+}
+
+# A table's rows as text, ordered, for exact comparison between servers.
+sub table_rows
+{
+	my ($node, $table, $order) = @_;
+	$order //= '1';
+	return $node->safe_psql('postgres',
+		"SELECT t::text FROM $table t ORDER BY $order");
+}
+
+# One column of a subscription's status row.
+sub status
+{
+	my ($node, $sub, $column) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT $column FROM decoderbufs_apply.subscription_status WHERE subscription = '$sub'");
 }
 
 1;
