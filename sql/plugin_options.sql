@@ -19,6 +19,13 @@ SELECT try('skip-empty-xacts', 'on', 'include-lsn', 'OFF', 'include-xid64', 'tru
            'include-origin', 'False', 'include-names', 'yes', 'include-key-flags', 'no',
            'include-type-info', '1', 'exact-values', '0', 'include-truncate', 't',
            'include-messages', 'f', 'only-local', 'y', 'compact', 'n');
+-- and mean what they say: which spellings turn include-xid64 on
+SELECT string_agg(v, ' ' ORDER BY o) FILTER (WHERE has_xid64) AS on_spellings,
+       string_agg(v, ' ' ORDER BY o) FILTER (WHERE NOT has_xid64) AS off_spellings
+FROM unnest('{on,ON,true,True,yes,y,1,t,off,OFF,false,No,n,0,f}'::text[]) WITH ORDINALITY u(v, o),
+     LATERAL (SELECT bool_or(decoderbufs_to_json(data) ? 'xid64') AS has_xid64
+              FROM pg_logical_slot_peek_binary_changes('opts', NULL, NULL,
+                                                       'include-xid64', v)) x;
 -- and nothing else; each error names its option
 SELECT try('debug-mode', 'maybe');
 SELECT try('compact', '2');
