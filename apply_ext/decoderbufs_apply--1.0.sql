@@ -311,8 +311,8 @@ BEGIN
     ELSE
         PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
         INSERT INTO @extschema@.table_policy AS p (sub_id, schema_name, table_name, conflict_policy)
-        VALUES (s.sub_id, parts[1], parts[2], conflict_policy)
-        ON CONFLICT (sub_id, schema_name, table_name)
+        VALUES (s.sub_id, parts[1], parts[2], set_table_policy.conflict_policy)
+        ON CONFLICT ON CONSTRAINT table_policy_pkey
         DO UPDATE SET conflict_policy = excluded.conflict_policy;
     END IF;
     PERFORM @extschema@._wakeup(s.sub_id, true);
