@@ -54,13 +54,19 @@ if [ -z "${SKIP_REGRESS:-}" ]; then
     "$PGXS_DIR/src/test/regress/pg_regress" \
         --temp-instance="$OUT/tmp_check" --temp-config="$conf" \
         --bindir="$BINDIR" --inputdir=. --outputdir="$OUT" \
+        --encoding=UTF8 --no-locale \
         --dbname=contrib_regression "${tests[@]}" 2>&1 | tee "$OUT/pg_regress.log"
+    rc=${PIPESTATUS[0]}
     # pg_regress prints one line per test ending in "ok" or "FAILED"
     p=$(grep -cE '^(test| ) +[a-z_0-9]+ +\.\.\. ok' "$OUT/pg_regress.log" || true)
     f=$(grep -cE '\.\.\. FAILED' "$OUT/pg_regress.log" || true)
-    if [ "$p" = 0 ] && [ "$f" = 0 ]; then f=1; fi   # pg_regress itself failed
+    # pg_regress itself failed (a missing file, a server that did not start)
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
     passed=$((passed + p)); failed=$((failed + f))
-    [ -f "$OUT/regression.diffs" ] && head -c 20000 "$OUT/regression.diffs"
+    if [ -f "$OUT/regression.diffs" ]; then
+        head -c 20000 "$OUT/regression.diffs"
+        echo
+    fi
 fi
 
 # --- TAP ----------------------------------------------------------------
