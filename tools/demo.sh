@@ -1,32 +1,106 @@
 #!/usr/bin/env bash
-# tools/demo.sh - `make demo`: a throwaway server, a few changes of several
-# types, and the messages the decoderbufs plugin produces for them, as JSON.
+# tools/demo.sh - `make demo`: two throwaway servers, A and B, synced both
+# ways by decoderbufs_apply.  Both take writes; a network partition makes
+# them write the same rows; conflicts are resolved by policy (overwrite on
+# A, ignore on B: "B wins"; fail for one table on B, stepped over with
+# skip_transaction); the conflict log and status view show what happened;
+# both sides end with equal table checksums.
 set -eu
 . "$(dirname "$0")/demo_lib.sh"
 
-PORT=${DEMO_PORT:-54701}
-say "starting a throwaway server on 127.0.0.1:$PORT"
-demo_server demo "$PORT"
+PA=${DEMO_PORT_A:-54711}
+PB=${DEMO_PORT_B:-54712}
+CONF=("shared_preload_libraries = 'decoderbufs_apply'"
+      "decoderbufs_apply.restart_delay_min = 200"
+      "decoderbufs_apply.restart_delay_max = 2000")
 
-sql $PORT "CREATE EXTENSION decoderbufs;
-CREATE TABLE customer (id int PRIMARY KEY, name text, balance numeric(12,2),
-                       joined date, tags text[], last_seen timestamptz);"
-sql $PORT "SELECT 'slot created' FROM pg_create_logical_replication_slot('demo', 'decoderbufs');"
+say "starting server A on 127.0.0.1:$PA and server B on 127.0.0.1:$PB"
+demo_server a "$PA" "${CONF[@]}"
+demo_server b "$PB" "${CONF[@]}"
 
-say "changes"
-sql $PORT "INSERT INTO customer VALUES
-    (1, 'Ada', 10.50, '2024-01-15', '{vip,early}', '2024-06-01 12:00+00'),
-    (2, 'Grace', NULL, 'infinity', '{}', 'infinity');
-UPDATE customer SET balance = balance + 1 WHERE id = 1;
-DELETE FROM customer WHERE id = 2;
-TRUNCATE customer;
-SELECT pg_logical_emit_message(true, 'demo', 'hello');"
+SCHEMA="CREATE TABLE items (id int PRIMARY KEY, name text, qty int);
+CREATE TABLE ledger (id int PRIMARY KEY, amount numeric(12,2), memo text);
+CREATE EXTENSION decoderbufs_apply;"
+sql $PA "$SCHEMA"
+sql $PB "$SCHEMA"
 
-say "Debezium-compatible messages (default mode), one per change"
-sql $PORT "SELECT lsn, jsonb_pretty(decoderbufs_to_json(data)) AS message
-FROM pg_logical_slot_peek_binary_changes('demo', NULL, NULL)" 2>&1 | grep -v '^INFO'
+# wait_until <port> <sql returning true>
+wait_until() {
+    for _ in $(seq 1 300); do
+        [ "$("$PGBIN/psql" -X -At -h 127.0.0.1 -p "$1" -U postgres -d postgres -c "$2")" = t ] && return 0
+        sleep 0.1
+    done
+    echo "timed out waiting for: $2" >&2; return 1
+}
+# synced: both subscriptions have applied everything the other side wrote
+synced() {
+    local la lb
+    la=$("$PGBIN/psql" -X -At -h 127.0.0.1 -p "$PA" -U postgres -d postgres -c "SELECT pg_current_wal_lsn()")
+    lb=$("$PGBIN/psql" -X -At -h 127.0.0.1 -p "$PB" -U postgres -d postgres -c "SELECT pg_current_wal_lsn()")
+    wait_until "$PA" "SELECT confirmed_flush_lsn >= '$la' FROM pg_replication_slots WHERE slot_name = 'dbufs_from_a'"
+    wait_until "$PB" "SELECT confirmed_flush_lsn >= '$lb' FROM pg_replication_slots WHERE slot_name = 'dbufs_from_b'"
+}
 
-say "the same changes in compact mode, with TRUNCATE and the logical message"
-sql $PORT "SELECT decoderbufs_to_json(data) AS message
-FROM pg_logical_slot_get_binary_changes('demo', NULL, NULL, 'compact', '1')"
-say "done (the server is removed)"
+say "A subscribes to B with policy overwrite, B to A with policy ignore: on conflict B wins"
+sql $PA "SELECT decoderbufs_apply.create_subscription('from_b',
+    'host=127.0.0.1 port=$PB dbname=postgres user=postgres', conflict_policy => 'overwrite')"
+sql $PB "SELECT decoderbufs_apply.create_subscription('from_a',
+    'host=127.0.0.1 port=$PA dbname=postgres user=postgres', conflict_policy => 'ignore')"
+say "on B, table ledger uses policy fail: a conflict there stops the subscription"
+sql $PB "SELECT decoderbufs_apply.set_table_policy('from_a', 'public.ledger', 'fail')"
+
+say "both servers take writes"
+sql $PA "INSERT INTO items SELECT g, 'item ' || g, 10 FROM generate_series(1, 50) g;
+INSERT INTO ledger SELECT g, g * 1.25, 'from A' FROM generate_series(1, 10) g;"
+sql $PB "INSERT INTO items SELECT g, 'item ' || g, 20 FROM generate_series(51, 100) g;
+UPDATE items SET qty = qty + 1 WHERE id % 10 = 0;"
+synced
+sql $PA "SELECT 'A' AS node, count(*) AS items, sum(qty) AS total_qty FROM items"
+sql $PB "SELECT 'B' AS node, count(*) AS items, sum(qty) AS total_qty FROM items"
+
+say "network partition: both subscriptions paused, both sides write the same rows"
+sql $PA "SELECT decoderbufs_apply.disable_subscription('from_b')"
+sql $PB "SELECT decoderbufs_apply.disable_subscription('from_a')"
+sql $PA "INSERT INTO items VALUES (500, 'written on A', 1)"
+sql $PA "UPDATE items SET name = 'renamed on A' WHERE id = 7"
+sql $PA "UPDATE ledger SET memo = 'corrected on A' WHERE id = 7"
+sql $PB "INSERT INTO items VALUES (500, 'written on B', 2)"
+sql $PB "DELETE FROM items WHERE id = 8"
+sql $PB "DELETE FROM ledger WHERE id = 7"
+
+say "partition healed"
+sql $PA "SELECT decoderbufs_apply.enable_subscription('from_b')"
+sql $PB "SELECT decoderbufs_apply.enable_subscription('from_a')"
+wait_until "$PB" "SELECT last_error LIKE '%update_missing%' FROM decoderbufs_apply.subscription_status"
+
+say "B stopped at A's update of a ledger row B deleted (policy fail): status views"
+sql $PA "SELECT subscription, state, inserted, updated, deleted, insert_exists, update_missing, last_error FROM decoderbufs_apply.subscription_status"
+sql $PB "SELECT subscription, state, retry_count, update_missing, last_error FROM decoderbufs_apply.subscription_status"
+
+say "B steps over that transaction with skip_transaction(); the delete stays"
+sql $PB "SELECT decoderbufs_apply.skip_transaction('from_a',
+    (SELECT remote_commit_lsn FROM decoderbufs_apply.conflict_log
+     WHERE conflict_type = 'update_missing' AND resolution = 'fail' LIMIT 1))"
+synced
+
+say "conflict log on A"
+sql $PA "SELECT table_name, conflict_type, resolution, remote_tuple, local_tuple FROM decoderbufs_apply.conflict_log ORDER BY id"
+say "conflict log on B"
+sql $PB "SELECT table_name, conflict_type, resolution, remote_tuple, local_tuple FROM decoderbufs_apply.conflict_log ORDER BY id"
+
+say "status after recovery"
+sql $PA "SELECT subscription, state, lag_bytes, transactions, inserted, updated, deleted FROM decoderbufs_apply.subscription_status"
+sql $PB "SELECT subscription, state, lag_bytes, transactions, inserted, updated, deleted FROM decoderbufs_apply.subscription_status"
+
+say "table checksums: A and B must be equal"
+CHECK="SELECT 'items' AS tbl, count(*), md5(string_agg(i::text, ',' ORDER BY id)) FROM items i
+UNION ALL SELECT 'ledger', count(*), md5(string_agg(l::text, ',' ORDER BY id)) FROM ledger l"
+sql $PA "$CHECK"
+sql $PB "$CHECK"
+a=$("$PGBIN/psql" -X -At -h 127.0.0.1 -p "$PA" -U postgres -d postgres -c "$CHECK")
+b=$("$PGBIN/psql" -X -At -h 127.0.0.1 -p "$PB" -U postgres -d postgres -c "$CHECK")
+if [ "$a" = "$b" ]; then
+    say "A and B have converged"
+else
+    say "A and B DIFFER"; exit 1
+fi
