@@ -132,13 +132,26 @@ GRANT EXECUTE ON FUNCTION @extschema@._check(), @extschema@._check_conninfo(text
 -- Argument checks shared by the API functions
 ------------------------------------------------------------------------
 
+-- Raise the error for a bad argument: it names the argument and the value
+-- given (or says it is NULL), and the hint says what is allowed.
+CREATE FUNCTION @extschema@._bad_argument(arg text, value text, hint text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be NULL', arg
+            USING ERRCODE = 'null_value_not_allowed', HINT = hint;
+    END IF;
+    RAISE EXCEPTION 'invalid value for argument "%": "%"', arg, value
+        USING ERRCODE = 'invalid_parameter_value', HINT = hint;
+END
+$$;
+
 CREATE FUNCTION @extschema@._check_policy(arg text, policy text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF policy IS NULL OR policy NOT IN ('fail', 'ignore', 'overwrite') THEN
-        RAISE EXCEPTION 'invalid value for argument "%": %', arg, coalesce(quote_literal(policy), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Valid conflict policies are fail, ignore and overwrite.';
+        PERFORM @extschema@._bad_argument(arg, policy,
+            'Valid conflict policies are fail, ignore and overwrite.');
     END IF;
 END
 $$;
@@ -147,28 +160,40 @@ CREATE FUNCTION @extschema@._check_name(arg text, value text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF value IS NULL OR value !~ '^[a-z0-9_]{1,63}$' THEN
-        RAISE EXCEPTION 'invalid value for argument "%": %', arg, coalesce(quote_literal(value), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Use 1 to 63 lower case letters, digits and underscores.';
+        PERFORM @extschema@._bad_argument(arg, value,
+            'Use 1 to 63 lower case letters, digits and underscores.');
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@._check_bool(arg text, value boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF value IS NULL THEN
+        PERFORM @extschema@._bad_argument(arg, NULL, 'Use true or false.');
     END IF;
 END
 $$;
 
 -- A list of table patterns as the plugin option wants it: entries joined by
 -- commas.  Each entry is [schema.]table; unquoted parts may use * and ?.
+-- NULL or an empty array gives NULL (no list).
 CREATE FUNCTION @extschema@._table_list(arg text, tables text[]) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     t text;
+    hint text := 'Give one table per array element, as [schema.]table; unquoted names may use the wildcards * and ?.';
 BEGIN
     IF tables IS NULL OR cardinality(tables) = 0 THEN
         RETURN NULL;
     END IF;
     FOREACH t IN ARRAY tables LOOP
-        IF t IS NULL OR t !~ '^\s*("([^"]|"")+"|[^",.\s]+)(\.("([^"]|"")+"|[^",.\s]+))?\s*$' THEN
-            RAISE EXCEPTION 'invalid value for argument "%": %', arg, coalesce(quote_literal(t), 'NULL')
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Give table names as [schema.]table; unquoted names may use the wildcards * and ?.';
+        IF t IS NULL THEN
+            RAISE EXCEPTION 'invalid value for argument "%": an element is NULL', arg
+                USING ERRCODE = 'null_value_not_allowed', HINT = hint;
+        END IF;
+        IF t !~ '^\s*("([^"]|"")+"|[^",.\s]+)(\.("([^"]|"")+"|[^",.\s]+))?\s*$' THEN
+            PERFORM @extschema@._bad_argument(arg, t, hint);
         END IF;
     END LOOP;
     RETURN array_to_string(tables, ', ');
@@ -180,10 +205,15 @@ LANGUAGE plpgsql AS $$
 DECLARE
     s @extschema@.subscription;
 BEGIN
+    IF sub_name IS NULL THEN
+        PERFORM @extschema@._bad_argument('name', NULL,
+            'Give the name of a subscription of this database.');
+    END IF;
     SELECT * INTO s FROM @extschema@.subscription WHERE subscription.sub_name = _get.sub_name;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'subscription "%" does not exist', sub_name
-            USING ERRCODE = 'undefined_object';
+        RAISE EXCEPTION 'decoderbufs_apply subscription "%" does not exist', sub_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Argument "name" must name a subscription of this database; decoderbufs_apply.subscription_status lists them.';
     END IF;
     RETURN s;
 END
@@ -209,19 +239,34 @@ LANGUAGE plpgsql AS $$
 DECLARE
     id integer;
     slot text := coalesce(slot_name, 'dbufs_' || name);
+    include_list text;
+    exclude_list text;
 BEGIN
     PERFORM @extschema@._check();
     PERFORM @extschema@._check_name('name', name);
-    PERFORM @extschema@._check_name('slot_name', slot);
-    PERFORM @extschema@._check_conninfo(conninfo);
-    PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
-    IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
-        RAISE EXCEPTION 'subscription "%" already exists', name
-            USING ERRCODE = 'duplicate_object';
+    IF slot_name IS NULL AND length(slot) > 63 THEN
+        RAISE EXCEPTION 'invalid value for argument "name": "%"', name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The default slot name, "dbufs_" followed by the name, would be longer than 63 characters.',
+                  HINT = 'Use a name of at most 57 characters, or give a slot_name.';
     END IF;
-    IF create_slot IS NULL OR only_local IS NULL OR replica_role IS NULL OR enabled IS NULL THEN
-        RAISE EXCEPTION 'arguments "create_slot", "only_local", "replica_role" and "enabled" must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
+    PERFORM @extschema@._check_name('slot_name', slot);
+    IF conninfo IS NULL THEN
+        PERFORM @extschema@._bad_argument('conninfo', NULL,
+            'Give a libpq connection string such as ''host=source.example port=5432 dbname=app user=repl''.');
+    END IF;
+    PERFORM @extschema@._check_conninfo(conninfo);
+    PERFORM @extschema@._check_bool('create_slot', create_slot);
+    PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
+    PERFORM @extschema@._check_bool('only_local', only_local);
+    include_list := @extschema@._table_list('tables', tables);
+    exclude_list := @extschema@._table_list('exclude_tables', exclude_tables);
+    PERFORM @extschema@._check_bool('replica_role', replica_role);
+    PERFORM @extschema@._check_bool('enabled', enabled);
+    IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
+        RAISE EXCEPTION 'decoderbufs_apply subscription "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Give argument "name" another value, or drop the existing subscription with decoderbufs_apply.drop_subscription().';
     END IF;
 
     id := nextval('@extschema@.subscription_id_seq');
@@ -231,8 +276,7 @@ BEGIN
          sub_include_tables, sub_exclude_tables)
     VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
             'decoderbufs_apply_' || id, conflict_policy, only_local, replica_role,
-            @extschema@._table_list('tables', tables),
-            @extschema@._table_list('exclude_tables', exclude_tables));
+            include_list, exclude_list);
 
     IF create_slot THEN
         PERFORM @extschema@._create_slot(conninfo, slot);
@@ -301,15 +345,16 @@ BEGIN
         parts := NULL;
     END;
     IF parts IS NULL OR cardinality(parts) <> 2 THEN
-        RAISE EXCEPTION 'invalid value for argument "table_name": %', coalesce(quote_literal(table_name), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Give a schema-qualified table name such as public.orders.';
+        PERFORM @extschema@._bad_argument('table_name', table_name,
+            'Give a schema-qualified table name such as public.orders or "Sales"."Orders"; wildcards are not allowed.');
     END IF;
     IF conflict_policy IS NULL THEN
         DELETE FROM @extschema@.table_policy p
         WHERE p.sub_id = s.sub_id AND p.schema_name = parts[1] AND p.table_name = parts[2];
+    ELSIF conflict_policy NOT IN ('fail', 'ignore', 'overwrite') THEN
+        PERFORM @extschema@._bad_argument('conflict_policy', conflict_policy,
+            'Valid conflict policies are fail, ignore and overwrite; NULL removes the table''s own policy.');
     ELSE
-        PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
         INSERT INTO @extschema@.table_policy AS p (sub_id, schema_name, table_name, conflict_policy)
         VALUES (s.sub_id, parts[1], parts[2], set_table_policy.conflict_policy)
         ON CONFLICT ON CONSTRAINT table_policy_pkey
@@ -352,8 +397,8 @@ BEGIN
     PERFORM @extschema@._check();
     s := @extschema@._get(name);
     IF drop_slot IS NULL THEN
-        RAISE EXCEPTION 'argument "drop_slot" must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed';
+        PERFORM @extschema@._bad_argument('drop_slot', NULL,
+            'Use true to drop the replication slot on the source too, or false to keep it.');
     END IF;
     PERFORM @extschema@._stop_worker(s.sub_id);
     DELETE FROM @extschema@.subscription WHERE sub_id = s.sub_id;
@@ -373,9 +418,8 @@ BEGIN
     PERFORM @extschema@._check();
     s := @extschema@._get(name);
     IF lsn IS NULL OR lsn = '0/0' THEN
-        RAISE EXCEPTION 'invalid value for argument "lsn": %', coalesce(lsn::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Give the commit LSN of the failing remote transaction, as the error context reports it ("committed at ...").';
+        PERFORM @extschema@._bad_argument('lsn', lsn::text,
+            'Give the commit LSN of the failing remote transaction, as the error context reports it ("committed at ...").');
     END IF;
     UPDATE @extschema@.subscription SET sub_skip_lsn = lsn WHERE sub_id = s.sub_id;
     PERFORM @extschema@._wakeup(s.sub_id, true);
