@@ -1,0 +1,310 @@
+--
+-- apply_api: the SQL API of decoderbufs_apply.  Every function is called
+-- with bad arguments, and each ERROR must name the argument and say what is
+-- allowed; the catalog rows the good calls write, the status view, and who
+-- may call what are checked too.  No source server is needed: subscriptions
+-- are created with create_slot => false and enabled => false, so no worker
+-- ever connects anywhere.  The errors are shown without their CONTEXT lines,
+-- which only name the PL/pgSQL functions they pass through.
+--
+CREATE EXTENSION decoderbufs_apply;
+\set SHOW_CONTEXT never
+
+-- The API: its functions, their results, and their arguments with defaults
+-- (one line each).
+SELECT p.proname AS function, pg_get_function_result(p.oid) AS result, a.argument
+FROM pg_proc p,
+     regexp_split_to_table(pg_get_function_arguments(p.oid), ', ') WITH ORDINALITY a(argument, n)
+WHERE p.pronamespace = 'decoderbufs_apply'::regnamespace AND p.proname !~ '^_'
+ORDER BY p.proname COLLATE "C", a.n;
+
+-- The catalog as the API leaves it, without what varies between runs
+-- (sub_id, sub_created); the owner is shown as '(superuser)' for the
+-- superuser running the tests.
+CREATE VIEW api_subs AS
+SELECT s.sub_name AS name,
+       CASE WHEN r.rolsuper THEN '(superuser)' ELSE r.rolname::text END AS owner,
+       s.sub_enabled AS enabled, s.sub_conninfo AS conninfo,
+       s.sub_slot_name AS slot_name,
+       s.sub_origin_name = 'decoderbufs_apply_' || s.sub_id AS origin_ok,
+       s.sub_conflict_policy AS policy, s.sub_only_local AS only_local,
+       s.sub_replica_role AS replica_role, s.sub_include_tables AS tables,
+       s.sub_exclude_tables AS exclude_tables, s.sub_skip_lsn AS skip_lsn
+FROM decoderbufs_apply.subscription s
+JOIN pg_roles r ON r.oid = s.sub_owner
+ORDER BY s.sub_name COLLATE "C";
+CREATE VIEW api_policies AS
+SELECT s.sub_name AS name, p.schema_name, p.table_name, p.conflict_policy
+FROM decoderbufs_apply.table_policy p
+JOIN decoderbufs_apply.subscription s USING (sub_id)
+ORDER BY s.sub_name COLLATE "C", p.schema_name COLLATE "C", p.table_name COLLATE "C";
+
+------------------------------------------------------------------------
+-- create_subscription
+------------------------------------------------------------------------
+
+-- With the defaults, and with every argument given.
+SELECT decoderbufs_apply.create_subscription('api_sub', 'host=source.invalid dbname=app',
+    create_slot => false, enabled => false) IS NOT NULL AS created;
+SELECT decoderbufs_apply.create_subscription('api_full', 'postgresql://repl@source.invalid:5433/app',
+    slot_name => 'full_slot', create_slot => false, conflict_policy => 'overwrite',
+    only_local => false, tables => ARRAY['public.orders', '"Sales".*', 'item_?', '"Odd ""quoted"" name"'],
+    exclude_tables => ARRAY['public.tmp_*'], replica_role => false,
+    enabled => false) IS NOT NULL AS created;
+SELECT * FROM api_subs;
+-- ids are distinct, and so are origin names
+SELECT count(DISTINCT sub_id) AS ids, count(DISTINCT sub_origin_name) AS origins
+FROM decoderbufs_apply.subscription;
+
+-- name: 1 to 63 lower case letters, digits and underscores
+SELECT decoderbufs_apply.create_subscription(NULL, 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('Bad-Name', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('Upper', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('with space', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('"quoted"', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription(repeat('n', 64), 'dbname=app', create_slot => false, enabled => false);
+-- the default slot name dbufs_<name> must fit in 63 characters too
+SELECT decoderbufs_apply.create_subscription(repeat('n', 58), 'dbname=app', create_slot => false, enabled => false);
+BEGIN;
+SELECT decoderbufs_apply.create_subscription(repeat('n', 57), 'dbname=app', create_slot => false, enabled => false) IS NOT NULL AS created;
+SELECT decoderbufs_apply.create_subscription(repeat('m', 63), 'dbname=app', slot_name => 'short_slot', create_slot => false, enabled => false) IS NOT NULL AS created;
+SELECT length(sub_name) AS name_length, length(sub_slot_name) AS slot_length, sub_slot_name = 'dbufs_' || sub_name AS default_slot
+FROM decoderbufs_apply.subscription WHERE length(sub_name) > 50 ORDER BY 1;
+ROLLBACK;
+
+-- slot_name: the same rule as replication slot names
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', slot_name => '', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', slot_name => 'Slot', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', slot_name => 'my-slot', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', slot_name => repeat('s', 64), create_slot => false, enabled => false);
+
+-- a name in use
+SELECT decoderbufs_apply.create_subscription('api_sub', 'dbname=other', create_slot => false, enabled => false);
+
+-- conninfo: a libpq connection string that does not set replication
+SELECT decoderbufs_apply.create_subscription('s1', NULL, create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'not a conninfo', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'host=h port', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'host=''unterminated', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'hots=h dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'postgresql://h/app?nosuch=1', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app replication=database', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app replication=0', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'postgresql://h/app?replication=true', create_slot => false, enabled => false);
+
+-- conflict_policy: fail, ignore or overwrite
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => NULL, create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => '', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => 'FAIL', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => 'last_update_wins', create_slot => false, enabled => false);
+
+-- tables and exclude_tables: one [schema.]table per element
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['a.b.c'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['a, b'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['ok', 'a b'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY[''], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['ok', NULL], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['sch.'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['.t'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['"unterminated'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['""'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', exclude_tables => ARRAY['public.t', 'x.y.z'], create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', exclude_tables => ARRAY[NULL], create_slot => false, enabled => false);
+
+-- Booleans: true or false, never NULL
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', create_slot => NULL, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', only_local => NULL, create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', replica_role => NULL, create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', create_slot => false, enabled => NULL);
+
+-- none of the failed calls left anything behind
+SELECT name FROM api_subs;
+
+------------------------------------------------------------------------
+-- alter_subscription: NULL leaves a setting as it is
+------------------------------------------------------------------------
+
+SELECT decoderbufs_apply.alter_subscription(NULL, conflict_policy => 'ignore');
+SELECT decoderbufs_apply.alter_subscription('no_such', conflict_policy => 'ignore');
+SELECT decoderbufs_apply.alter_subscription('Api_Sub', conflict_policy => 'ignore');
+SELECT decoderbufs_apply.alter_subscription('api_sub', conninfo => 'not a conninfo');
+SELECT decoderbufs_apply.alter_subscription('api_sub', conninfo => 'dbname=app replication=true');
+SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'ignored');
+SELECT decoderbufs_apply.alter_subscription('api_sub', tables => '{a.b.c}');
+SELECT decoderbufs_apply.alter_subscription('api_sub', exclude_tables => '{NULL}');
+-- nothing changed
+SELECT * FROM api_subs WHERE name = 'api_sub';
+-- each setting on its own
+SELECT decoderbufs_apply.alter_subscription('api_sub', conninfo => 'host=other.invalid dbname=app');
+SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'ignore');
+SELECT decoderbufs_apply.alter_subscription('api_sub', only_local => false);
+SELECT decoderbufs_apply.alter_subscription('api_sub', replica_role => false);
+SELECT decoderbufs_apply.alter_subscription('api_sub', tables => ARRAY['"Sales".orders', 'audit_*'], exclude_tables => ARRAY['public.x']);
+SELECT * FROM api_subs WHERE name = 'api_sub';
+-- all NULL: nothing changes; an empty list means all tables / none excluded
+SELECT decoderbufs_apply.alter_subscription('api_sub');
+SELECT * FROM api_subs WHERE name = 'api_sub';
+SELECT decoderbufs_apply.alter_subscription('api_sub', tables => '{}', exclude_tables => '{}',
+    only_local => true, replica_role => true);
+SELECT * FROM api_subs WHERE name = 'api_sub';
+
+------------------------------------------------------------------------
+-- set_table_policy: a schema-qualified table; NULL policy removes it
+------------------------------------------------------------------------
+
+SELECT decoderbufs_apply.set_table_policy(NULL, 'public.orders', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('no_such', 'public.orders', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', NULL, 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', '', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'orders', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'a.b.c', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.*', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public."unterminated', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.orders', 'skip');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.orders', '');
+SELECT * FROM api_policies;
+-- unquoted names fold to lower case, quoted ones keep it; setting again replaces
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.orders', 'ignore');
+SELECT decoderbufs_apply.set_table_policy('api_sub', '"Sales"."Big Orders"', 'overwrite');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'Sales.Items', 'fail');
+SELECT decoderbufs_apply.set_table_policy('api_full', 'public.orders', 'fail');
+SELECT * FROM api_policies;
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'PUBLIC.ORDERS', 'overwrite');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'sales.items', NULL);
+-- removing what is not there is no error
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'sales.items', NULL);
+SELECT * FROM api_policies;
+
+------------------------------------------------------------------------
+-- enable_subscription, disable_subscription
+------------------------------------------------------------------------
+
+SELECT decoderbufs_apply.enable_subscription(NULL);
+SELECT decoderbufs_apply.enable_subscription('no_such');
+SELECT decoderbufs_apply.disable_subscription(NULL);
+SELECT decoderbufs_apply.disable_subscription('no_such');
+-- (enabled only inside a transaction that rolls back: no worker starts)
+BEGIN;
+SELECT decoderbufs_apply.enable_subscription('api_sub');
+SELECT name, enabled FROM api_subs;
+ROLLBACK;
+SELECT decoderbufs_apply.disable_subscription('api_sub');
+SELECT name, enabled FROM api_subs;
+
+------------------------------------------------------------------------
+-- skip_transaction: the commit LSN of the failing remote transaction
+------------------------------------------------------------------------
+
+SELECT decoderbufs_apply.skip_transaction(NULL, '0/16B3748');
+SELECT decoderbufs_apply.skip_transaction('no_such', '0/16B3748');
+SELECT decoderbufs_apply.skip_transaction('api_sub', NULL);
+SELECT decoderbufs_apply.skip_transaction('api_sub', '0/0');
+SELECT decoderbufs_apply.skip_transaction('api_sub', '0/16B3748');
+SELECT name, skip_lsn FROM api_subs;
+
+------------------------------------------------------------------------
+-- The status view lists every subscription, disabled ones too
+------------------------------------------------------------------------
+
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+WHERE a.attrelid = 'decoderbufs_apply.subscription_status'::regclass AND a.attnum > 0
+ORDER BY a.attnum;
+SELECT subscription, enabled, state, pid, received_lsn, applied_lsn, flushed_lsn,
+       lag_bytes, lag_seconds, inserted, last_error, retry_count, slot_name,
+       conflict_policy, only_local
+FROM decoderbufs_apply.subscription_status ORDER BY subscription COLLATE "C";
+
+------------------------------------------------------------------------
+-- drop_subscription (drop_slot => false: there is no source)
+------------------------------------------------------------------------
+
+SELECT decoderbufs_apply.drop_subscription(NULL, drop_slot => false);
+SELECT decoderbufs_apply.drop_subscription('no_such', drop_slot => false);
+SELECT decoderbufs_apply.drop_subscription('api_full', drop_slot => NULL);
+SELECT decoderbufs_apply.drop_subscription('api_full', drop_slot => false);
+-- its table policies went with it
+SELECT name FROM api_subs;
+SELECT count(*) AS policies FROM decoderbufs_apply.table_policy;
+
+------------------------------------------------------------------------
+-- Privileges
+------------------------------------------------------------------------
+
+-- A role with no grants: the schema is closed to it, so every function,
+-- the catalog and the status view are out of reach.
+CREATE ROLE regress_apply_nobody NOLOGIN;
+SET ROLE regress_apply_nobody;
+SELECT decoderbufs_apply.create_subscription('n1', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'fail');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.t', 'fail');
+SELECT decoderbufs_apply.enable_subscription('api_sub');
+SELECT decoderbufs_apply.disable_subscription('api_sub');
+SELECT decoderbufs_apply.drop_subscription('api_sub', drop_slot => false);
+SELECT decoderbufs_apply.skip_transaction('api_sub', '0/1');
+SELECT sub_conninfo FROM decoderbufs_apply.subscription;
+SELECT * FROM decoderbufs_apply.subscription_status;
+SELECT * FROM decoderbufs_apply.conflict_log;
+RESET ROLE;
+
+-- Even with USAGE on the schema, each object refuses it.
+GRANT USAGE ON SCHEMA decoderbufs_apply TO regress_apply_nobody;
+SET ROLE regress_apply_nobody;
+SELECT decoderbufs_apply.create_subscription('n1', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'fail');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.t', 'fail');
+SELECT decoderbufs_apply.enable_subscription('api_sub');
+SELECT decoderbufs_apply.disable_subscription('api_sub');
+SELECT decoderbufs_apply.drop_subscription('api_sub', drop_slot => false);
+SELECT decoderbufs_apply.skip_transaction('api_sub', '0/1');
+SELECT sub_conninfo FROM decoderbufs_apply.subscription;
+SELECT * FROM decoderbufs_apply.table_policy;
+SELECT * FROM decoderbufs_apply.subscription_status;
+SELECT * FROM decoderbufs_apply.conflict_log;
+RESET ROLE;
+REVOKE USAGE ON SCHEMA decoderbufs_apply FROM regress_apply_nobody;
+
+-- pg_monitor sees the status view, but not the connection strings.
+CREATE ROLE regress_apply_monitor NOLOGIN IN ROLE pg_monitor;
+SET ROLE regress_apply_monitor;
+SELECT subscription, state FROM decoderbufs_apply.subscription_status ORDER BY 1;
+SELECT sub_conninfo FROM decoderbufs_apply.subscription;
+SELECT decoderbufs_apply.disable_subscription('api_sub');
+RESET ROLE;
+
+-- A member of decoderbufs_apply_admin manages subscriptions.
+CREATE ROLE regress_apply_admin NOLOGIN IN ROLE decoderbufs_apply_admin;
+SET ROLE regress_apply_admin;
+SELECT decoderbufs_apply.create_subscription('by_admin', 'host=source.invalid dbname=app',
+    create_slot => false, enabled => false) IS NOT NULL AS created;
+SELECT decoderbufs_apply.alter_subscription('by_admin', conflict_policy => 'ignore', tables => '{public.*}');
+SELECT decoderbufs_apply.set_table_policy('by_admin', 'public.t', 'overwrite');
+BEGIN;
+SELECT decoderbufs_apply.enable_subscription('by_admin');
+ROLLBACK;
+SELECT decoderbufs_apply.disable_subscription('by_admin');
+SELECT decoderbufs_apply.skip_transaction('by_admin', '0/1');
+SELECT subscription, state FROM decoderbufs_apply.subscription_status ORDER BY 1;
+SELECT sub_name, sub_conninfo FROM decoderbufs_apply.subscription ORDER BY 1;
+SELECT count(*) FROM decoderbufs_apply.conflict_log;
+RESET ROLE;
+-- (the helper views are the superuser's)
+SELECT * FROM api_subs WHERE name = 'by_admin';
+SELECT * FROM api_policies;
+SET ROLE regress_apply_admin;
+-- the argument checks apply to it as to a superuser
+SELECT decoderbufs_apply.create_subscription('by_admin', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('Bad', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.drop_subscription('by_admin', drop_slot => false);
+SELECT decoderbufs_apply.drop_subscription('api_sub', drop_slot => false);
+SELECT sub_name FROM decoderbufs_apply.subscription;
+RESET ROLE;
+
+\set SHOW_CONTEXT errors
+DROP VIEW api_policies;
+DROP VIEW api_subs;
+DROP EXTENSION decoderbufs_apply;
+DROP ROLE regress_apply_nobody;
+DROP ROLE regress_apply_monitor;
+DROP ROLE regress_apply_admin;
