@@ -15,7 +15,9 @@
  * the key columns only, in key order.  Transaction-level fields (xid,
  * commit time, origin, LSNs) are on BEGIN and COMMIT only.
  *
- * All memory comes from the per-change context, reset by the caller.
+ * Tuples are encoded straight into wire format (wire.c, datum.c); the rest
+ * of a message is a Decoderbufs__RowMessage struct that wire.c packs.  All
+ * memory comes from the per-change context, reset by the caller.
  *
  *-------------------------------------------------------------------------
  */
@@ -106,25 +108,29 @@ dbufs_message_set_relation(Decoderbufs__RowMessage *msg, DbufsRelation *rel,
 	}
 }
 
+/* Field numbers of RowMessage's tuples and DatumMessage's key flag. */
+#define ROW_NEW_TUPLE	5
+#define ROW_OLD_TUPLE	6
+#define DATUM_IS_KEY	21
+
 /*
- * Encode a tuple into msg's new_tuple (old = false) or old_tuple.  With
- * key_only (compact mode, old key of DEFAULT/INDEX identity) only the key
- * columns are sent, in key order.
+ * Encode a tuple as the new_tuple (old = false) or old_tuple fields of a
+ * RowMessage, into tuples.  With key_only (compact mode, old key of
+ * DEFAULT/INDEX identity) only the key columns are sent, in key order.  In
+ * default mode the new tuple's type information, cached per relation, goes
+ * along.
  */
 void
-dbufs_message_set_tuple(DbufsState *state, Decoderbufs__RowMessage *msg,
-						DbufsRelation *rel, TupleDesc desc, HeapTuple tuple,
-						bool old, bool key_only)
+dbufs_message_encode_tuple(DbufsState *state, DbufsTuples *tuples,
+						   DbufsRelation *rel, TupleDesc desc,
+						   HeapTuple tuple, bool old, bool key_only)
 {
 	const DbufsOptions *opts = &state->opts;
 	int			n = key_only ? rel->nkeys : rel->ncolumns;
-	Decoderbufs__DatumMessage *datums;
-	Decoderbufs__DatumMessage **ptrs;
+	StringInfo	buf = old ? &tuples->old_tuple : &tuples->new_tuple;
+	int			field = old ? ROW_OLD_TUPLE : ROW_NEW_TUPLE;
 	Datum	   *values;
 	bool	   *nulls;
-
-	datums = palloc(sizeof(Decoderbufs__DatumMessage) * n);
-	ptrs = palloc(sizeof(Decoderbufs__DatumMessage *) * n);
 
 	/* deform once; values are indexed by attnum - 1 */
 	values = palloc(sizeof(Datum) * desc->natts);
@@ -134,39 +140,26 @@ dbufs_message_set_tuple(DbufsState *state, Decoderbufs__RowMessage *msg,
 	for (int i = 0; i < n; i++)
 	{
 		DbufsColumn *col = &rel->columns[key_only ? rel->key_columns[i] : i];
-		Decoderbufs__DatumMessage *d = &datums[i];
+		int			start = dbufs_wire_begin_nested(buf, field);
 
-		decoderbufs__datum_message__init(d);
+		/* DatumMessage fields in number order: name, type, datum, is_key */
 		if (!opts->compact)
-		{
-			d->column_name = col->quoted_name;
-			d->column_type = col->typid;
-			d->has_column_type = true;
-		}
+			appendBinaryStringInfoNT(buf, col->name_type_wire,
+									 col->name_type_wire_len);
+		dbufs_datum_encode(buf, col, values[col->attnum - 1],
+						   nulls[col->attnum - 1], opts);
 		if (opts->include_key_flags && col->is_key)
 		{
-			d->is_key = true;
-			d->has_is_key = true;
+			dbufs_wire_tag(buf, DATUM_IS_KEY, DBUFS_WIRE_VARINT);
+			appendStringInfoCharMacro(buf, 1);
 		}
-		dbufs_datum_encode(d, col, values[col->attnum - 1],
-						   nulls[col->attnum - 1], opts);
-		ptrs[i] = d;
+		dbufs_wire_end_nested(buf, start);
 	}
 
-	if (old)
+	if (!old && opts->include_type_info && !opts->compact)
 	{
-		msg->old_tuple = ptrs;
-		msg->n_old_tuple = n;
-		return;
-	}
-	msg->new_tuple = ptrs;
-	msg->n_new_tuple = n;
-	if (opts->include_type_info && !opts->compact)
-	{
-		msg->new_typeinfo = palloc(sizeof(Decoderbufs__TypeInfo *) * n);
-		for (int i = 0; i < n; i++)
-			msg->new_typeinfo[i] = &rel->columns[i].typeinfo;
-		msg->n_new_typeinfo = n;
+		tuples->typeinfo = rel->typeinfo_wire.data;
+		tuples->typeinfo_len = rel->typeinfo_wire.len;
 	}
 }
 
