@@ -9,8 +9,9 @@
 # and decoderbufs_base.so into a directory put first in dynamic_library_path
 # of a throwaway cluster, so neither needs installing.  One workload (every
 # type Debezium maps, NULLs, empty values, values longer than 127 and 16383
-# bytes, unchanged TOAST, each replica identity, TRUNCATE, logical messages,
-# and the benchmark's 10-column table) is decoded through copies of one slot
+# bytes, unchanged TOAST, each replica identity, updates under FULL that keep
+# long values, TRUNCATE, logical messages, and the benchmark's 10-column
+# table) is decoded through copies of one slot
 # by both builds with several option sets, and by Debezium's plugin
 # (debezium_decoderbufs).  The outputs of the two builds must be identical
 # for every option set; our default output must differ from Debezium's in
@@ -67,6 +68,9 @@ ALTER TABLE idx_ri REPLICA IDENTITY USING INDEX idx_ri_ab;
 CREATE TABLE nokey (id int, v text);
 CREATE TABLE toasted (id int PRIMARY KEY, big text, small int);
 ALTER TABLE toasted ALTER big SET STORAGE EXTERNAL;
+CREATE TABLE full_long (id int PRIMARY KEY, a text, b text, c text, n int);
+ALTER TABLE full_long REPLICA IDENTITY FULL;
+ALTER TABLE full_long ALTER c SET STORAGE EXTERNAL;
 CREATE TABLE bench (
     id int PRIMARY KEY, b bigint, t text, n numeric(14,4), ts timestamptz,
     f bool, j jsonb, d float8, u uuid, by bytea);
@@ -112,6 +116,12 @@ DELETE FROM nokey;
 INSERT INTO toasted VALUES (1, repeat('x', 100000), 1);
 UPDATE toasted SET small = 2;
 DELETE FROM toasted;
+INSERT INTO full_long VALUES (1, repeat('a', 300), repeat('b', 20000), repeat('c', 5000), 1),
+    (2, 'short', NULL, NULL, 2);
+UPDATE full_long SET n = n + 10;
+UPDATE full_long SET a = a || 'x', b = NULL WHERE id = 1;
+UPDATE full_long SET c = 'now short' WHERE id = 1;
+DELETE FROM full_long;
 TRUNCATE nokey;
 SELECT pg_logical_emit_message(true, 'p', 'transactional');
 SELECT pg_logical_emit_message(false, 'p', 'not transactional');

@@ -273,6 +273,8 @@ dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	initStringInfo(&tuples.old_tuple);
 	tuples.typeinfo = NULL;
 	tuples.typeinfo_len = 0;
+	tuples.old_values = NULL;
+	/* the old tuple first: the new one may reuse its encoded values */
 	if (oldtuple != NULL)
 		dbufs_message_encode_tuple(state, &tuples, rel, desc, oldtuple, true,
 								   old_key_only);

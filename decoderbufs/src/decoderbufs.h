@@ -112,6 +112,8 @@ typedef struct DbufsColumn
 	bool		not_null;
 	bool		is_key;			/* member of the replica identity key */
 	bool		is_varlena;
+	int16		typlen;			/* attlen and attbyval, to compare values */
+	bool		typbyval;
 	DbufsEncoding encoding;
 	FmgrInfo	output_fn;		/* valid for encodings that call it */
 	Decoderbufs__TypeInfo typeinfo; /* format_type text, prebuilt */
@@ -161,6 +163,17 @@ typedef struct DbufsTuples
 	StringInfoData old_tuple;
 	const char *typeinfo;		/* NULL if not sent */
 	int			typeinfo_len;
+
+	/*
+	 * The old tuple as encoded, so that the new tuple can reuse the encoding
+	 * of values that did not change (message.c): its values by attnum - 1,
+	 * and where each column's value bytes are in old_tuple (by index in
+	 * DbufsRelation.columns, length -1 if the column was not sent).
+	 */
+	Datum	   *old_values;
+	bool	   *old_nulls;
+	int		   *old_value_off;
+	int		   *old_value_len;
 } DbufsTuples;
 
 /* Protobuf wire types (wire.c). */
@@ -183,7 +196,8 @@ extern void dbufs_relcache_shutdown(void);
 extern DbufsRelation *dbufs_relcache_get(DbufsState *state, Relation rel);
 extern const char *dbufs_origin_name(RepOriginId origin_id);
 
-/* wire.c; the two smallest pieces are inline, they are in every value */
+/* wire.c; the smallest pieces are inline, they are in every value */
+extern int	dbufs_wire_end_nested_long(StringInfo buf, int start);
 
 /* Append the varint encoding of v. */
 static inline void
@@ -210,14 +224,42 @@ dbufs_wire_tag(StringInfo buf, int field, int wiretype)
 	dbufs_wire_varint(buf, ((uint64) field << 3) | wiretype);
 }
 
+/*
+ * Start a length-delimited field whose length is not known yet: write the
+ * tag and reserve one byte for the length, enough for the common case
+ * (under 128 bytes).  Returns where its contents start.
+ */
+static inline int
+dbufs_wire_begin_nested(StringInfo buf, int field)
+{
+	dbufs_wire_tag(buf, field, DBUFS_WIRE_LEN);
+	appendStringInfoCharMacro(buf, '\0');
+	return buf->len;
+}
+
+/*
+ * Write the length of the field begun at start.  Returns where its contents
+ * start now: later than start if a longer length had to be made room for.
+ */
+static inline int
+dbufs_wire_end_nested(StringInfo buf, int start)
+{
+	int			len = buf->len - start;
+
+	if (len < 0x80)
+	{
+		buf->data[start - 1] = (char) len;
+		return start;
+	}
+	return dbufs_wire_end_nested_long(buf, start);
+}
+
 extern void dbufs_wire_bytes(StringInfo buf, int field, const char *data,
 							 size_t len);
 extern void dbufs_wire_fixed64(StringInfo buf, int field, uint64 v);
 extern void dbufs_wire_fixed32(StringInfo buf, int field, uint32 v);
 extern void dbufs_wire_double(StringInfo buf, int field, double v);
 extern void dbufs_wire_float(StringInfo buf, int field, float v);
-extern int	dbufs_wire_begin_nested(StringInfo buf, int field);
-extern void dbufs_wire_end_nested(StringInfo buf, int start);
 extern void dbufs_wire_typeinfo(StringInfo buf, const char *modifier,
 								bool value_optional);
 extern void dbufs_wire_row_message(StringInfo buf,

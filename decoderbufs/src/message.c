@@ -25,6 +25,7 @@
 
 #include "access/transam.h"
 #include "access/htup_details.h"
+#include "utils/datum.h"
 
 /* Commit timestamp as Debezium sends it: microseconds since 1970. */
 static uint64
@@ -114,11 +115,33 @@ dbufs_message_set_relation(Decoderbufs__RowMessage *msg, DbufsRelation *rel,
 #define DATUM_IS_KEY	21
 
 /*
+ * Can the new tuple reuse the old tuple's encoding of column c?  Only if the
+ * old tuple sent it and the value is the same, bit for bit: then the
+ * encoding is the same, since it depends on nothing but the value, the
+ * column and the options.  An UPDATE under REPLICA IDENTITY FULL sends every
+ * column twice and usually changes few, so this saves most of its output
+ * function calls (jsonb and numeric text, the costliest).
+ */
+static bool
+same_as_old(DbufsTuples *tuples, DbufsColumn *col, int c,
+			Datum value, bool isnull)
+{
+	int			i = col->attnum - 1;
+
+	if (tuples->old_values == NULL || tuples->old_value_len[c] < 0)
+		return false;
+	if (isnull || tuples->old_nulls[i])
+		return false;
+	return datumIsEqual(tuples->old_values[i], value, col->typbyval,
+						col->typlen);
+}
+
+/*
  * Encode a tuple as the new_tuple (old = false) or old_tuple fields of a
- * RowMessage, into tuples.  With key_only (compact mode, old key of
- * DEFAULT/INDEX identity) only the key columns are sent, in key order.  In
- * default mode the new tuple's type information, cached per relation, goes
- * along.
+ * RowMessage, into tuples; the old tuple, if any, first.  With key_only
+ * (compact mode, old key of DEFAULT/INDEX identity) only the key columns
+ * are sent, in key order.  In default mode the new tuple's type
+ * information, cached per relation, goes along.
  */
 void
 dbufs_message_encode_tuple(DbufsState *state, DbufsTuples *tuples,
@@ -137,23 +160,46 @@ dbufs_message_encode_tuple(DbufsState *state, DbufsTuples *tuples,
 	nulls = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(tuple, desc, values, nulls);
 
+	if (old)
+	{
+		tuples->old_values = values;
+		tuples->old_nulls = nulls;
+		tuples->old_value_off = palloc(sizeof(int) * rel->ncolumns);
+		tuples->old_value_len = palloc(sizeof(int) * rel->ncolumns);
+		for (int c = 0; c < rel->ncolumns; c++)
+			tuples->old_value_len[c] = -1;
+	}
+
 	for (int i = 0; i < n; i++)
 	{
-		DbufsColumn *col = &rel->columns[key_only ? rel->key_columns[i] : i];
+		int			c = key_only ? rel->key_columns[i] : i;
+		DbufsColumn *col = &rel->columns[c];
+		Datum		value = values[col->attnum - 1];
+		bool		isnull = nulls[col->attnum - 1];
 		int			start = dbufs_wire_begin_nested(buf, field);
+		int			value_start;
 
 		/* DatumMessage fields in number order: name, type, datum, is_key */
 		if (!opts->compact)
 			appendBinaryStringInfoNT(buf, col->name_type_wire,
 									 col->name_type_wire_len);
-		dbufs_datum_encode(buf, col, values[col->attnum - 1],
-						   nulls[col->attnum - 1], opts);
+		value_start = buf->len - start;
+		if (!old && same_as_old(tuples, col, c, value, isnull))
+			appendBinaryStringInfoNT(buf,
+									 tuples->old_tuple.data + tuples->old_value_off[c],
+									 tuples->old_value_len[c]);
+		else
+			dbufs_datum_encode(buf, col, value, isnull, opts);
+		if (old)
+			tuples->old_value_len[c] = buf->len - start - value_start;
 		if (opts->include_key_flags && col->is_key)
 		{
 			dbufs_wire_tag(buf, DATUM_IS_KEY, DBUFS_WIRE_VARINT);
 			appendStringInfoCharMacro(buf, 1);
 		}
-		dbufs_wire_end_nested(buf, start);
+		start = dbufs_wire_end_nested(buf, start);
+		if (old)
+			tuples->old_value_off[c] = start + value_start;
 	}
 
 	if (!old && opts->include_type_info && !opts->compact)

@@ -168,6 +168,8 @@ fill_column(DbufsColumn *col, Form_pg_attribute att, MemoryContext cxt)
 	col->not_null = att->attnotnull;
 	col->is_key = false;
 	col->is_varlena = (att->attlen == -1);
+	col->typlen = att->attlen;
+	col->typbyval = att->attbyval;
 	col->encoding = dbufs_encoding_for_type(att->atttypid);
 	getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
 	fmgr_info_cxt(outfn, &col->output_fn, cxt);

@@ -101,24 +101,12 @@ dbufs_wire_float(StringInfo buf, int field, float v)
 }
 
 /*
- * Start a length-delimited field whose length is not known yet: write the
- * tag and reserve one byte for the length, the common case (under 128
- * bytes).  Returns the position to give to dbufs_wire_end_nested().
+ * dbufs_wire_end_nested() for contents of 128 bytes or more: their length
+ * needs more than the one byte reserved, so they move up to make room.
+ * Returns where they start now.
  */
 int
-dbufs_wire_begin_nested(StringInfo buf, int field)
-{
-	dbufs_wire_tag(buf, field, DBUFS_WIRE_LEN);
-	appendStringInfoCharMacro(buf, '\0');
-	return buf->len;
-}
-
-/*
- * Write the length of the field begun at start, moving its contents up when
- * the length needs more than the one byte reserved.
- */
-void
-dbufs_wire_end_nested(StringInfo buf, int start)
+dbufs_wire_end_nested_long(StringInfo buf, int start)
 {
 	uint64		len = buf->len - start;
 	int			extra = varint_size(len) - 1;
@@ -138,6 +126,7 @@ dbufs_wire_end_nested(StringInfo buf, int start)
 		len >>= 7;
 	}
 	*p = (char) len;
+	return start + extra;
 }
 
 /* A nested message packed by protobuf-c (rare messages only). */
