@@ -88,6 +88,10 @@ mb() { awk -v k="${1:-0}" 'BEGIN{printf "%.1f", k/1024}'; }
     echo "Memory contexts (bytes) from pg_log_backend_memory_contexts() every 2 s: the"
     echo "process's grand total first, largest and last, and the largest total of our"
     echo "plugin's contexts (decoderbufs change + decoderbufs cache, relation entries)."
+    echo "RssAnon peaks while the reorder buffer reads the transaction (up to"
+    echo "logical_decoding_work_mem, then it spills to disk), the same for every plugin;"
+    echo "while the spilled changes are turned into messages it must stay flat, and the"
+    echo "plugin's own contexts must stay at a few kB whatever the transaction's size."
     echo
     echo "| plugin | interface | secs | RssAnon first | RssAnon half | RssAnon max | RssAnon last | VmHWM | contexts first | contexts max | contexts last | plugin contexts max |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
