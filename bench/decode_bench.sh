@@ -119,13 +119,6 @@ if [[ " $MODES " == *" nullrecv "* ]] && [ ! -x "$NULLRECV" ]; then
     || { log "cannot build nullrecv; dropping that mode"; MODES=${MODES//nullrecv/}; }
 fi
 
-sql_opts() {   # "k=v,k2=v2" -> VARIADIC ARRAY['k','v',...]::text[]
-  local o=$1 out="" kv
-  if [ -z "$o" ]; then echo "VARIADIC '{}'::text[]"; return; fi
-  IFS=',' read -ra kvs <<<"$o"
-  for kv in "${kvs[@]}"; do out="$out,'${kv%%=*}','${kv#*=}'"; done
-  echo "VARIADIC ARRAY[${out#,}]::text[]"
-}
 stream_opts() {  # -> -o k=v ...
   local o=$1 kv
   [ -z "$o" ] && return

@@ -102,16 +102,11 @@ measure() {  # label plugin opts interface
     app="mem_${label}_$iface"
     slot="m_${label}_$iface"
     q "$PORT" $DB "SELECT pg_copy_logical_replication_slot('tmpl', '$slot', false, '$plugin')" >/dev/null
-    local args=() sqlopts="VARIADIC '{}'::text[]" kv
-    if [ -n "$opts" ]; then
-        IFS=',' read -ra args <<<"$opts"
-        sqlopts=""
-        for kv in "${args[@]}"; do sqlopts="$sqlopts,'${kv%%=*}','${kv#*=}'"; done
-        sqlopts="VARIADIC ARRAY[${sqlopts#,}]::text[]"
-    fi
+    local args=()
+    [ -n "$opts" ] && IFS=',' read -ra args <<<"$opts"
     t0=$(now)
     if [ "$iface" = sql ]; then
-        PGAPPNAME=$app q "$PORT" $DB "SELECT count(*), sum(length(data)) FROM pg_logical_slot_peek_binary_changes('$slot', '$END_LSN', NULL, $sqlopts)" >>"$RUNLOG" 2>&1 &
+        PGAPPNAME=$app q "$PORT" $DB "SELECT count(*), sum(length(data)) FROM pg_logical_slot_peek_binary_changes('$slot', '$END_LSN', NULL, $(sql_opts "$opts"))" >>"$RUNLOG" 2>&1 &
     else
         "$NULLRECV" "host=127.0.0.1 port=$PORT user=postgres dbname=$DB replication=database application_name=$app" "$slot" "$END_LSN" "${args[@]}" >>"$RUNLOG" 2>&1 &
     fi
