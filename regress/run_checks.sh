@@ -10,7 +10,10 @@
 #
 # Env: PG_CONFIG, REGRESS_TESTS (pg_regress test names, default: the
 # schedule), PROVE_TESTS (TAP files, default regress/t/*.pl), SKIP_TAP=1,
-# SKIP_REGRESS=1.
+# SKIP_REGRESS=1, DBUFS_PLUGIN_SO=path/to/decoderbufs.so to test that build
+# of the plugin instead of the installed one without installing it: the
+# servers find it first through dynamic_library_path (the SQL functions of
+# CREATE EXTENSION decoderbufs still come from the installed library).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -21,11 +24,16 @@ OUT=${REGRESS_OUT:-$ROOT/regress/output}
 if [ "$(id -u)" = 0 ]; then
     WORK=$(mktemp -d /tmp/dbufs-check.XXXXXX)
     cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/regress" "$ROOT/proto" "$WORK/"
+    if [ -n "${DBUFS_PLUGIN_SO:-}" ]; then
+        cp "$DBUFS_PLUGIN_SO" "$WORK/decoderbufs.so"
+        DBUFS_PLUGIN_SO=$WORK/decoderbufs.so
+    fi
     chown -R postgres "$WORK"
     rc=0
     runuser -u postgres -- env PG_CONFIG="$PG_CONFIG" \
         REGRESS_TESTS="${REGRESS_TESTS:-}" PROVE_TESTS="${PROVE_TESTS:-}" \
         SKIP_TAP="${SKIP_TAP:-}" SKIP_REGRESS="${SKIP_REGRESS:-}" REGRESS_OUT= \
+        DBUFS_PLUGIN_SO="${DBUFS_PLUGIN_SO:-}" \
         bash "$WORK/regress/run_checks.sh" || rc=$?
     rm -rf "$OUT"
     cp -r "$WORK/regress/output" "$OUT" 2>/dev/null || true
@@ -39,12 +47,24 @@ mkdir -p "$OUT"
 passed=0
 failed=0
 
+# A build to test in place of the installed plugin: a directory of its own,
+# put before $libdir in dynamic_library_path (DbufsTest.pm does the same).
+if [ -n "${DBUFS_PLUGIN_SO:-}" ]; then
+    mkdir -p "$OUT/plugin"
+    cp "$DBUFS_PLUGIN_SO" "$OUT/plugin/decoderbufs.so"
+    export DBUFS_PLUGIN_DIR=$OUT/plugin
+    echo "testing the plugin build $DBUFS_PLUGIN_SO (not the installed one)"
+fi
+
 # --- pg_regress ---------------------------------------------------------
 if [ -z "${SKIP_REGRESS:-}" ]; then
     conf=$OUT/temp.conf
     cp regress/logical.conf "$conf"
     if "$BINDIR/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then
         echo "output_plugin_libraries = 'pgoutput, test_decoding, decoderbufs, debezium_decoderbufs'" >> "$conf"
+    fi
+    if [ -n "${DBUFS_PLUGIN_DIR:-}" ]; then
+        echo "dynamic_library_path = '$DBUFS_PLUGIN_DIR:\$libdir'" >> "$conf"
     fi
     if [ -n "${REGRESS_TESTS:-}" ]; then
         tests=(plugin_setup $REGRESS_TESTS)

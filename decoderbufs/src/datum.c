@@ -21,6 +21,10 @@
  * NULL sets no datum; an unchanged TOAST value (not in the WAL) sets
  * datum_missing; an empty string is a set, empty datum_string.
  *
+ * Values are written straight into the message being built, in protobuf
+ * wire format (wire.c), without building DatumMessage structs or copying
+ * text values out of their varlena first.
+ *
  *-------------------------------------------------------------------------
  */
 #include "decoderbufs.h"
@@ -32,6 +36,7 @@
 #include "utils/date.h"
 #include "utils/geo_decls.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 /*
  * The encoding of a type, by its exact OID: a domain or array over a typed
@@ -75,6 +80,8 @@ dbufs_encoding_for_type(Oid typid)
 		case VARCHAROID:
 		case BPCHAROID:
 			return DBUFS_ENC_TEXT;
+		case UUIDOID:
+			return DBUFS_ENC_UUID;
 		case NUMERICOID:
 		case CHAROID:
 		case JSONOID:
@@ -82,7 +89,6 @@ dbufs_encoding_for_type(Oid typid)
 		case XMLOID:
 		case BITOID:
 		case VARBITOID:
-		case UUIDOID:
 		case INTERVALOID:
 			return DBUFS_ENC_STRING;
 		default:
@@ -90,18 +96,36 @@ dbufs_encoding_for_type(Oid typid)
 	}
 }
 
-static void
-set_string(Decoderbufs__DatumMessage *msg, char *s)
+/* Field numbers of DatumMessage's oneof datum and our extra fields. */
+#define DATUM_INT32		3
+#define DATUM_INT64		4
+#define DATUM_FLOAT		5
+#define DATUM_DOUBLE	6
+#define DATUM_BOOL		7
+#define DATUM_STRING	8
+#define DATUM_BYTES		9
+#define DATUM_POINT		10
+#define DATUM_MISSING	11
+#define DATUM_EXACT		20
+
+static inline void
+put_int64(StringInfo buf, int field, int64 v)
 {
-	msg->datum_string = s;
-	msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_STRING;
+	dbufs_wire_tag(buf, field, DBUFS_WIRE_VARINT);
+	dbufs_wire_varint(buf, (uint64) v);
 }
 
-static void
-set_int64(Decoderbufs__DatumMessage *msg, int64 v)
+/* int32 is sign-extended to 64 bits on the wire, as protobuf-c does */
+static inline void
+put_int32(StringInfo buf, int32 v)
 {
-	msg->datum_int64 = v;
-	msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_INT64;
+	put_int64(buf, DATUM_INT32, (int64) v);
+}
+
+static inline void
+put_cstring(StringInfo buf, int field, const char *s)
+{
+	dbufs_wire_bytes(buf, field, s, strlen(s));
 }
 
 /*
@@ -110,159 +134,174 @@ set_int64(Decoderbufs__DatumMessage *msg, int64 v)
  * reach the extremes (years after 294246) goes as text.
  */
 static void
-encode_timestamp(Decoderbufs__DatumMessage *msg, DbufsColumn *col,
-				 Datum value)
+encode_timestamp(StringInfo buf, DbufsColumn *col, Datum value)
 {
 	Timestamp	ts = DatumGetTimestamp(value);
 
 	if (TIMESTAMP_NOT_FINITE(ts))
-		set_int64(msg, ts);
+		put_int64(buf, DATUM_INT64, ts);
 	else if (ts >= PG_INT64_MAX - DBUFS_UNIX_EPOCH_OFFSET_USECS)
-		set_string(msg, OutputFunctionCall(&col->output_fn, value));
+		put_cstring(buf, DATUM_STRING, OutputFunctionCall(&col->output_fn, value));
 	else
-		set_int64(msg, ts + DBUFS_UNIX_EPOCH_OFFSET_USECS);
+		put_int64(buf, DATUM_INT64, ts + DBUFS_UNIX_EPOCH_OFFSET_USECS);
 }
 
 /* Dates go as days since 1970; +-infinity as the text Debezium parses. */
 static void
-encode_date(Decoderbufs__DatumMessage *msg, Datum value)
+encode_date(StringInfo buf, Datum value)
 {
 	DateADT		d = DatumGetDateADT(value);
 
 	if (DATE_IS_NOBEGIN(d))
-		set_string(msg, pstrdup("-infinity"));
+		put_cstring(buf, DATUM_STRING, "-infinity");
 	else if (DATE_IS_NOEND(d))
-		set_string(msg, pstrdup("infinity"));
+		put_cstring(buf, DATUM_STRING, "infinity");
 	else
-	{
-		msg->datum_int32 = d + DBUFS_UNIX_EPOCH_OFFSET_DAYS;
-		msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_INT32;
-	}
+		put_int32(buf, d + DBUFS_UNIX_EPOCH_OFFSET_DAYS);
 }
 
+/* A varlena's bytes as they are, without copying them out first. */
 static void
-encode_bytea(Decoderbufs__DatumMessage *msg, Datum value)
+encode_varlena(StringInfo buf, int field, Datum value)
 {
 	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
 
-	msg->datum_bytes.data = (uint8_t *) VARDATA_ANY(v);
-	msg->datum_bytes.len = VARSIZE_ANY_EXHDR(v);
-	msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_BYTES;
+	dbufs_wire_bytes(buf, field, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 }
 
 static void
-encode_point(Decoderbufs__DatumMessage *msg, Datum value)
+encode_point(StringInfo buf, Datum value)
 {
 	Point	   *p = DatumGetPointP(value);
-	Decoderbufs__Point *dp = palloc(sizeof(Decoderbufs__Point));
 
-	decoderbufs__point__init(dp);
-	dp->x = p->x;
-	dp->y = p->y;
-	msg->datum_point = dp;
-	msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_POINT;
+	/* Point is two required doubles: 2 x (1 tag byte + 8 bytes) */
+	dbufs_wire_tag(buf, DATUM_POINT, DBUFS_WIRE_LEN);
+	dbufs_wire_varint(buf, 18);
+	dbufs_wire_double(buf, 1, p->x);
+	dbufs_wire_double(buf, 2, p->y);
 }
 
+/*
+ * uuid's text, written in place: the same characters as uuid_out(), which
+ * builds them one appendStringInfoChar() at a time into a copy.
+ */
 static void
-encode_other(Decoderbufs__DatumMessage *msg, DbufsColumn *col, Datum value)
+encode_uuid(StringInfo buf, Datum value)
 {
-	char	   *s = OutputFunctionCall(&col->output_fn, value);
+	static const char hex[] = "0123456789abcdef";
+	pg_uuid_t  *uuid = DatumGetUUIDP(value);
+	char	   *p;
 
-	msg->datum_bytes.data = (uint8_t *) s;
-	msg->datum_bytes.len = strlen(s);
-	msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_BYTES;
+	dbufs_wire_tag(buf, DATUM_STRING, DBUFS_WIRE_LEN);
+	dbufs_wire_varint(buf, 2 * UUID_LEN + 4);
+	enlargeStringInfo(buf, 2 * UUID_LEN + 4);
+	p = buf->data + buf->len;
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[uuid->data[i] >> 4];
+		*p++ = hex[uuid->data[i] & 0x0F];
+	}
+	buf->len = p - buf->data;
+	*p = '\0';
 }
 
-/* Set the oneof datum of msg from a non-NULL, detoastable value. */
+/* Append the oneof datum (and datum_exact) of a non-NULL, present value. */
 static void
-encode_value(Decoderbufs__DatumMessage *msg, DbufsColumn *col, Datum value,
+encode_value(StringInfo buf, DbufsColumn *col, Datum value,
 			 const DbufsOptions *opts)
 {
 	switch (col->encoding)
 	{
 		case DBUFS_ENC_BOOL:
-			msg->datum_bool = DatumGetBool(value);
-			msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_BOOL;
+			dbufs_wire_tag(buf, DATUM_BOOL, DBUFS_WIRE_VARINT);
+			appendStringInfoCharMacro(buf, DatumGetBool(value) ? 1 : 0);
 			break;
 		case DBUFS_ENC_INT2:
-			msg->datum_int32 = DatumGetInt16(value);
-			msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_INT32;
+			put_int32(buf, DatumGetInt16(value));
 			break;
 		case DBUFS_ENC_INT4:
-			msg->datum_int32 = DatumGetInt32(value);
-			msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_INT32;
+			put_int32(buf, DatumGetInt32(value));
 			break;
 		case DBUFS_ENC_INT8:
-			set_int64(msg, DatumGetInt64(value));
+			put_int64(buf, DATUM_INT64, DatumGetInt64(value));
 			break;
 		case DBUFS_ENC_OID:
-			set_int64(msg, (int64) DatumGetObjectId(value));
+			put_int64(buf, DATUM_INT64, (int64) DatumGetObjectId(value));
 			break;
 		case DBUFS_ENC_FLOAT4:
-			msg->datum_float = DatumGetFloat4(value);
-			msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_FLOAT;
+			dbufs_wire_float(buf, DATUM_FLOAT, DatumGetFloat4(value));
 			break;
 		case DBUFS_ENC_FLOAT8:
-			msg->datum_double = DatumGetFloat8(value);
-			msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_DOUBLE;
+			dbufs_wire_double(buf, DATUM_DOUBLE, DatumGetFloat8(value));
 			break;
 		case DBUFS_ENC_MONEY:
-			set_int64(msg, DatumGetCash(value));
+			put_int64(buf, DATUM_INT64, DatumGetCash(value));
 			break;
 		case DBUFS_ENC_TIMESTAMP:
-			encode_timestamp(msg, col, value);
+			encode_timestamp(buf, col, value);
 			break;
 		case DBUFS_ENC_DATE:
-			encode_date(msg, value);
+			encode_date(buf, value);
 			break;
 		case DBUFS_ENC_TIME:
-			set_int64(msg, DatumGetTimeADT(value));
+			put_int64(buf, DATUM_INT64, DatumGetTimeADT(value));
 			break;
 		case DBUFS_ENC_TIMETZ:
 			{
 				TimeTzADT  *tz = DatumGetTimeTzADTP(value);
 
 				/* Debezium's UTC-equivalent microseconds; loses the zone */
-				msg->datum_double = (double) (tz->time + (tz->zone * 1000000.0));
-				msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_DOUBLE;
+				dbufs_wire_double(buf, DATUM_DOUBLE,
+								  (double) (tz->time + (tz->zone * 1000000.0)));
 				if (opts->exact_values)
-					msg->datum_exact = OutputFunctionCall(&col->output_fn, value);
+					put_cstring(buf, DATUM_EXACT,
+								OutputFunctionCall(&col->output_fn, value));
 			}
 			break;
 		case DBUFS_ENC_BYTEA:
-			encode_bytea(msg, value);
+			encode_varlena(buf, DATUM_BYTES, value);
 			break;
 		case DBUFS_ENC_POINT:
-			encode_point(msg, value);
+			encode_point(buf, value);
 			break;
 		case DBUFS_ENC_TEXT:
-			set_string(msg, TextDatumGetCString(value));
+			/* the text itself: it has no NUL, so strlen() would agree */
+			encode_varlena(buf, DATUM_STRING, value);
+			break;
+		case DBUFS_ENC_UUID:
+			encode_uuid(buf, value);
 			break;
 		case DBUFS_ENC_STRING:
-			set_string(msg, OutputFunctionCall(&col->output_fn, value));
+			put_cstring(buf, DATUM_STRING,
+						OutputFunctionCall(&col->output_fn, value));
 			break;
 		case DBUFS_ENC_OTHER:
-			encode_other(msg, col, value);
+			put_cstring(buf, DATUM_BYTES,
+						OutputFunctionCall(&col->output_fn, value));
 			break;
 	}
 }
 
 /*
- * Fill msg with the value of column col.  The caller has initialised msg
- * and set its name and type fields as the output mode wants.
+ * Append the value fields of a DatumMessage for column col: nothing for
+ * NULL, datum_missing for an unchanged TOAST value, else the oneof datum
+ * (and datum_exact where it applies).  The caller writes the name and type
+ * fields before and the key flag after, as the output mode wants.
  */
 void
-dbufs_datum_encode(Decoderbufs__DatumMessage *msg, DbufsColumn *col,
-				   Datum value, bool isnull, const DbufsOptions *opts)
+dbufs_datum_encode(StringInfo buf, DbufsColumn *col, Datum value,
+				   bool isnull, const DbufsOptions *opts)
 {
 	if (isnull)
 		return;
 	if (col->is_varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
 	{
 		/* unchanged TOAST value: the WAL does not have it */
-		msg->datum_missing = true;
-		msg->datum_case = DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_MISSING;
+		dbufs_wire_tag(buf, DATUM_MISSING, DBUFS_WIRE_VARINT);
+		appendStringInfoCharMacro(buf, 1);
 		return;
 	}
-	encode_value(msg, col, value, opts);
+	encode_value(buf, col, value, opts);
 }

@@ -163,7 +163,7 @@ write_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool last_write)
 		msg.commit_lsn = txn->final_lsn;
 		msg.has_commit_lsn = true;
 	}
-	dbufs_output_message(ctx, &msg, last_write);
+	dbufs_output_message(ctx, &msg, NULL, last_write);
 	state->txn_begun = true;
 }
 
@@ -215,7 +215,7 @@ dbufs_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		msg.end_lsn = txn->end_lsn;
 		msg.has_end_lsn = true;
 	}
-	dbufs_output_message(ctx, &msg, true);
+	dbufs_output_message(ctx, &msg, NULL, true);
 	dbufs_output_flush(ctx, true);
 	state->txn_begun = false;
 	MemoryContextSwitchTo(oldcxt);
@@ -234,7 +234,7 @@ ensure_relation_sent(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		return;
 	dbufs_message_init(&msg, txn, DECODERBUFS__OP__RELATION, &state->opts);
 	dbufs_message_build_relation(&msg, rel);
-	dbufs_output_message(ctx, &msg, false);
+	dbufs_output_message(ctx, &msg, NULL, false);
 	rel->relation_sent = true;
 }
 
@@ -252,6 +252,7 @@ dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	HeapTuple	newtuple = DBUFS_CHANGE_TUPLE(change->data.tp.newtuple);
 	Decoderbufs__Op op;
 	bool		old_key_only;
+	DbufsTuples tuples;
 
 	rel = dbufs_relcache_get(state, relation);
 	if (rel->filtered_out)
@@ -288,13 +289,20 @@ dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	/* compact mode sends only the key of a DEFAULT/INDEX old tuple */
 	old_key_only = opts->compact && rel->replident != REPLICA_IDENTITY_FULL &&
 		rel->nkeys > 0;
+	initStringInfo(&tuples.new_tuple);
+	initStringInfo(&tuples.old_tuple);
+	tuples.typeinfo = NULL;
+	tuples.typeinfo_len = 0;
+	tuples.old_values = NULL;
+	/* the old tuple first: the new one may reuse its encoded values */
 	if (oldtuple != NULL)
-		dbufs_message_set_tuple(state, &msg, rel, desc, oldtuple, true,
-								old_key_only);
+		dbufs_message_encode_tuple(state, &tuples, rel, desc, oldtuple, true,
+								   old_key_only);
 	if (newtuple != NULL)
-		dbufs_message_set_tuple(state, &msg, rel, desc, newtuple, false, false);
+		dbufs_message_encode_tuple(state, &tuples, rel, desc, newtuple, false,
+								   false);
 
-	dbufs_output_message(ctx, &msg, true);
+	dbufs_output_message(ctx, &msg, &tuples, true);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(state->change_cxt);
 }
@@ -354,7 +362,7 @@ dbufs_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	info->restart_identity = change->data.truncate.restart_seqs;
 	msg.truncate = info;
 
-	dbufs_output_message(ctx, &msg, true);
+	dbufs_output_message(ctx, &msg, NULL, true);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(state->change_cxt);
 }
@@ -393,7 +401,7 @@ dbufs_logical_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	lm->transactional = transactional;
 	msg.message = lm;
 
-	dbufs_output_message(ctx, &msg, true);
+	dbufs_output_message(ctx, &msg, NULL, true);
 	if (!transactional)
 		dbufs_output_flush(ctx, true);
 	MemoryContextSwitchTo(oldcxt);

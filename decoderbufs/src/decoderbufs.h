@@ -7,9 +7,10 @@
  * stay thin and call into options.c (parsing the plugin options),
  * relcache.c (per-relation and per-type metadata, invalidated on catalog
  * change), datum.c (one column value to a DatumMessage), message.c
- * (building RowMessages), output.c (framing: one message per write, batches,
- * debug text), table_filter.c (include/exclude lists) and pb_json.c
- * (rendering any message as JSON, for debug mode and SQL inspection).
+ * (building RowMessages), wire.c (their protobuf encoding), output.c
+ * (framing: one message per write, batches, debug text), table_filter.c
+ * (include/exclude lists) and pb_json.c (rendering any message as JSON, for
+ * debug mode and SQL inspection).
  *
  * Copyright (c) 2026, decoderbufs authors
  *
@@ -95,6 +96,7 @@ typedef enum DbufsEncoding
 	DBUFS_ENC_BYTEA,
 	DBUFS_ENC_POINT,
 	DBUFS_ENC_TEXT,				/* text, varchar, bpchar: no output call */
+	DBUFS_ENC_UUID,				/* uuid_out()'s text, written in place */
 	DBUFS_ENC_STRING,			/* output function text in datum_string */
 	DBUFS_ENC_OTHER				/* output function text in datum_bytes */
 } DbufsEncoding;
@@ -110,9 +112,14 @@ typedef struct DbufsColumn
 	bool		not_null;
 	bool		is_key;			/* member of the replica identity key */
 	bool		is_varlena;
+	int16		typlen;			/* attlen and attbyval, to compare values */
+	bool		typbyval;
 	DbufsEncoding encoding;
 	FmgrInfo	output_fn;		/* valid for encodings that call it */
 	Decoderbufs__TypeInfo typeinfo; /* format_type text, prebuilt */
+	char	   *name_type_wire; /* DatumMessage column_name and column_type
+								 * fields, encoded (default mode) */
+	int			name_type_wire_len;
 } DbufsColumn;
 
 /* Cached facts about one relation, built on first use, dropped on change. */
@@ -130,6 +137,8 @@ typedef struct DbufsRelation
 	DbufsColumn *columns;
 	int			nkeys;
 	int		   *key_columns;	/* indexes into columns[], in column order */
+	StringInfoData typeinfo_wire;	/* RowMessage.new_typeinfo of all
+									 * columns, encoded */
 	MemoryContext cxt;			/* holds everything above */
 } DbufsRelation;
 
@@ -142,6 +151,36 @@ typedef struct DbufsState
 	bool		txn_begun;		/* BEGIN written for the current txn */
 	StringInfoData batch;		/* batched mode: pending RowBatch bytes */
 } DbufsState;
+
+/*
+ * The tuples of one change, already in wire format (see wire.c): the
+ * RowMessage.new_tuple and old_tuple fields as message.c encodes them from
+ * the column values, and the relation's cached new_typeinfo fields.
+ */
+typedef struct DbufsTuples
+{
+	StringInfoData new_tuple;
+	StringInfoData old_tuple;
+	const char *typeinfo;		/* NULL if not sent */
+	int			typeinfo_len;
+
+	/*
+	 * The old tuple as encoded, so that the new tuple can reuse the encoding
+	 * of values that did not change (message.c): its values by attnum - 1,
+	 * and where each column's value bytes are in old_tuple (by index in
+	 * DbufsRelation.columns, length -1 if the column was not sent).
+	 */
+	Datum	   *old_values;
+	bool	   *old_nulls;
+	int		   *old_value_off;
+	int		   *old_value_len;
+} DbufsTuples;
+
+/* Protobuf wire types (wire.c). */
+#define DBUFS_WIRE_VARINT	0
+#define DBUFS_WIRE_FIXED64	1
+#define DBUFS_WIRE_LEN		2
+#define DBUFS_WIRE_FIXED32	5
 
 /* options.c */
 extern void dbufs_options_parse(DbufsOptions *opts, List *options);
@@ -157,11 +196,80 @@ extern void dbufs_relcache_shutdown(void);
 extern DbufsRelation *dbufs_relcache_get(DbufsState *state, Relation rel);
 extern const char *dbufs_origin_name(RepOriginId origin_id);
 
+/* wire.c; the smallest pieces are inline, they are in every value */
+extern int	dbufs_wire_end_nested_long(StringInfo buf, int start);
+
+/* Append the varint encoding of v. */
+static inline void
+dbufs_wire_varint(StringInfo buf, uint64 v)
+{
+	char	   *p;
+
+	if (buf->len + 10 >= buf->maxlen)
+		enlargeStringInfo(buf, 10);
+	p = buf->data + buf->len;
+	while (v >= 0x80)
+	{
+		*p++ = (char) ((v & 0x7F) | 0x80);
+		v >>= 7;
+	}
+	*p++ = (char) v;
+	buf->len = p - buf->data;
+	*p = '\0';
+}
+
+static inline void
+dbufs_wire_tag(StringInfo buf, int field, int wiretype)
+{
+	dbufs_wire_varint(buf, ((uint64) field << 3) | wiretype);
+}
+
+/*
+ * Start a length-delimited field whose length is not known yet: write the
+ * tag and reserve one byte for the length, enough for the common case
+ * (under 128 bytes).  Returns where its contents start.
+ */
+static inline int
+dbufs_wire_begin_nested(StringInfo buf, int field)
+{
+	dbufs_wire_tag(buf, field, DBUFS_WIRE_LEN);
+	appendStringInfoCharMacro(buf, '\0');
+	return buf->len;
+}
+
+/*
+ * Write the length of the field begun at start.  Returns where its contents
+ * start now: later than start if a longer length had to be made room for.
+ */
+static inline int
+dbufs_wire_end_nested(StringInfo buf, int start)
+{
+	int			len = buf->len - start;
+
+	if (len < 0x80)
+	{
+		buf->data[start - 1] = (char) len;
+		return start;
+	}
+	return dbufs_wire_end_nested_long(buf, start);
+}
+
+extern void dbufs_wire_bytes(StringInfo buf, int field, const char *data,
+							 size_t len);
+extern void dbufs_wire_fixed64(StringInfo buf, int field, uint64 v);
+extern void dbufs_wire_fixed32(StringInfo buf, int field, uint32 v);
+extern void dbufs_wire_double(StringInfo buf, int field, double v);
+extern void dbufs_wire_float(StringInfo buf, int field, float v);
+extern void dbufs_wire_typeinfo(StringInfo buf, const char *modifier,
+								bool value_optional);
+extern void dbufs_wire_row_message(StringInfo buf,
+								   const Decoderbufs__RowMessage *msg,
+								   const DbufsTuples *tuples);
+
 /* datum.c */
 extern DbufsEncoding dbufs_encoding_for_type(Oid typid);
-extern void dbufs_datum_encode(Decoderbufs__DatumMessage *msg,
-							   DbufsColumn *col, Datum value, bool isnull,
-							   const DbufsOptions *opts);
+extern void dbufs_datum_encode(StringInfo buf, DbufsColumn *col, Datum value,
+							   bool isnull, const DbufsOptions *opts);
 
 /* message.c */
 extern void dbufs_message_init(Decoderbufs__RowMessage *msg,
@@ -170,16 +278,17 @@ extern void dbufs_message_init(Decoderbufs__RowMessage *msg,
 extern void dbufs_message_set_relation(Decoderbufs__RowMessage *msg,
 									   DbufsRelation *rel,
 									   const DbufsOptions *opts);
-extern void dbufs_message_set_tuple(DbufsState *state,
-									Decoderbufs__RowMessage *msg,
-									DbufsRelation *rel, TupleDesc desc,
-									HeapTuple tuple, bool old, bool key_only);
+extern void dbufs_message_encode_tuple(DbufsState *state, DbufsTuples *tuples,
+									   DbufsRelation *rel, TupleDesc desc,
+									   HeapTuple tuple, bool old,
+									   bool key_only);
 extern void dbufs_message_build_relation(Decoderbufs__RowMessage *msg,
 										 DbufsRelation *rel);
 
 /* output.c */
 extern void dbufs_output_message(LogicalDecodingContext *ctx,
 								 Decoderbufs__RowMessage *msg,
+								 const DbufsTuples *tuples,
 								 bool last_write);
 extern void dbufs_output_flush(LogicalDecodingContext *ctx, bool last_write);
 

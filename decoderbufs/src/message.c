@@ -17,7 +17,9 @@
  * Transaction-level fields (xid, commit time, origin, LSNs) are on BEGIN
  * and COMMIT only.
  *
- * All memory comes from the per-change context, reset by the caller.
+ * Tuples are encoded straight into wire format (wire.c, datum.c); the rest
+ * of a message is a Decoderbufs__RowMessage struct that wire.c packs.  All
+ * memory comes from the per-change context, reset by the caller.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +27,7 @@
 
 #include "access/transam.h"
 #include "access/htup_details.h"
+#include "utils/datum.h"
 
 /* Commit timestamp as Debezium sends it: microseconds since 1970. */
 static uint64
@@ -108,67 +111,103 @@ dbufs_message_set_relation(Decoderbufs__RowMessage *msg, DbufsRelation *rel,
 	}
 }
 
+/* Field numbers of RowMessage's tuples and DatumMessage's key flag. */
+#define ROW_NEW_TUPLE	5
+#define ROW_OLD_TUPLE	6
+#define DATUM_IS_KEY	21
+
 /*
- * Encode a tuple into msg's new_tuple (old = false) or old_tuple.  With
- * key_only (compact mode, old key of DEFAULT/INDEX identity) only the key
- * columns are sent, in column order.
+ * Can the new tuple reuse the old tuple's encoding of column c?  Only if the
+ * old tuple sent it and the value is the same, bit for bit: then the
+ * encoding is the same, since it depends on nothing but the value, the
+ * column and the options.  An UPDATE under REPLICA IDENTITY FULL sends every
+ * column twice and usually changes few, so this saves most of its output
+ * function calls (jsonb and numeric text, the costliest).
+ */
+static bool
+same_as_old(DbufsTuples *tuples, DbufsColumn *col, int c,
+			Datum value, bool isnull)
+{
+	int			i = col->attnum - 1;
+
+	if (tuples->old_values == NULL || tuples->old_value_len[c] < 0)
+		return false;
+	if (isnull || tuples->old_nulls[i])
+		return false;
+	return datumIsEqual(tuples->old_values[i], value, col->typbyval,
+						col->typlen);
+}
+
+/*
+ * Encode a tuple as the new_tuple (old = false) or old_tuple fields of a
+ * RowMessage, into tuples; the old tuple, if any, first.  With key_only
+ * (compact mode, old key of DEFAULT/INDEX identity) only the key columns
+ * are sent, in column order.  In default mode the new tuple's type
+ * information, cached per relation, goes along.
  */
 void
-dbufs_message_set_tuple(DbufsState *state, Decoderbufs__RowMessage *msg,
-						DbufsRelation *rel, TupleDesc desc, HeapTuple tuple,
-						bool old, bool key_only)
+dbufs_message_encode_tuple(DbufsState *state, DbufsTuples *tuples,
+						   DbufsRelation *rel, TupleDesc desc,
+						   HeapTuple tuple, bool old, bool key_only)
 {
 	const DbufsOptions *opts = &state->opts;
 	int			n = key_only ? rel->nkeys : rel->ncolumns;
-	Decoderbufs__DatumMessage *datums;
-	Decoderbufs__DatumMessage **ptrs;
+	StringInfo	buf = old ? &tuples->old_tuple : &tuples->new_tuple;
+	int			field = old ? ROW_OLD_TUPLE : ROW_NEW_TUPLE;
 	Datum	   *values;
 	bool	   *nulls;
-
-	datums = palloc(sizeof(Decoderbufs__DatumMessage) * n);
-	ptrs = palloc(sizeof(Decoderbufs__DatumMessage *) * n);
 
 	/* deform once; values are indexed by attnum - 1 */
 	values = palloc(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
 	heap_deform_tuple(tuple, desc, values, nulls);
 
-	for (int i = 0; i < n; i++)
-	{
-		DbufsColumn *col = &rel->columns[key_only ? rel->key_columns[i] : i];
-		Decoderbufs__DatumMessage *d = &datums[i];
-
-		decoderbufs__datum_message__init(d);
-		if (!opts->compact)
-		{
-			d->column_name = col->quoted_name;
-			d->column_type = col->typid;
-			d->has_column_type = true;
-		}
-		if (opts->include_key_flags && col->is_key)
-		{
-			d->is_key = true;
-			d->has_is_key = true;
-		}
-		dbufs_datum_encode(d, col, values[col->attnum - 1],
-						   nulls[col->attnum - 1], opts);
-		ptrs[i] = d;
-	}
-
 	if (old)
 	{
-		msg->old_tuple = ptrs;
-		msg->n_old_tuple = n;
-		return;
+		tuples->old_values = values;
+		tuples->old_nulls = nulls;
+		tuples->old_value_off = palloc(sizeof(int) * rel->ncolumns);
+		tuples->old_value_len = palloc(sizeof(int) * rel->ncolumns);
+		for (int c = 0; c < rel->ncolumns; c++)
+			tuples->old_value_len[c] = -1;
 	}
-	msg->new_tuple = ptrs;
-	msg->n_new_tuple = n;
-	if (opts->include_type_info && !opts->compact)
+
+	for (int i = 0; i < n; i++)
 	{
-		msg->new_typeinfo = palloc(sizeof(Decoderbufs__TypeInfo *) * n);
-		for (int i = 0; i < n; i++)
-			msg->new_typeinfo[i] = &rel->columns[i].typeinfo;
-		msg->n_new_typeinfo = n;
+		int			c = key_only ? rel->key_columns[i] : i;
+		DbufsColumn *col = &rel->columns[c];
+		Datum		value = values[col->attnum - 1];
+		bool		isnull = nulls[col->attnum - 1];
+		int			start = dbufs_wire_begin_nested(buf, field);
+		int			value_start;
+
+		/* DatumMessage fields in number order: name, type, datum, is_key */
+		if (!opts->compact)
+			appendBinaryStringInfoNT(buf, col->name_type_wire,
+									 col->name_type_wire_len);
+		value_start = buf->len - start;
+		if (!old && same_as_old(tuples, col, c, value, isnull))
+			appendBinaryStringInfoNT(buf,
+									 tuples->old_tuple.data + tuples->old_value_off[c],
+									 tuples->old_value_len[c]);
+		else
+			dbufs_datum_encode(buf, col, value, isnull, opts);
+		if (old)
+			tuples->old_value_len[c] = buf->len - start - value_start;
+		if (opts->include_key_flags && col->is_key)
+		{
+			dbufs_wire_tag(buf, DATUM_IS_KEY, DBUFS_WIRE_VARINT);
+			appendStringInfoCharMacro(buf, 1);
+		}
+		start = dbufs_wire_end_nested(buf, start);
+		if (old)
+			tuples->old_value_off[c] = start + value_start;
+	}
+
+	if (!old && opts->include_type_info && !opts->compact)
+	{
+		tuples->typeinfo = rel->typeinfo_wire.data;
+		tuples->typeinfo_len = rel->typeinfo_wire.len;
 	}
 }
 

@@ -12,36 +12,38 @@
  *	  non-transactional message; this saves the per-message network cost;
  *	- debug-mode: each message rendered as one line of JSON text.
  *
- * Messages are packed straight into the output buffer, without an
- * intermediate copy.
+ * Messages are encoded (wire.c) straight into the output buffer or the
+ * batch, without an intermediate copy.
  *
  *-------------------------------------------------------------------------
  */
 #include "decoderbufs.h"
 
-/* Tag of RowBatch.rows: field 1, wire type 2 (length-delimited). */
-#define ROW_BATCH_ROWS_TAG	0x0A
+#include "dbufs_pb_alloc.h"
 
+/* Field number of RowBatch.rows. */
+#define ROW_BATCH_ROWS	1
+
+/*
+ * Debug mode renders the message as JSON.  The message's tuples only exist
+ * in wire format, so it is packed and read back first: slow, but debug mode
+ * is for looking at a few messages.
+ */
 static void
-pack_into(StringInfo out, Decoderbufs__RowMessage *msg)
+append_json(StringInfo out, Decoderbufs__RowMessage *msg,
+			const DbufsTuples *tuples)
 {
-	size_t		size = decoderbufs__row_message__get_packed_size(msg);
+	StringInfoData packed;
+	ProtobufCMessage *full;
 
-	enlargeStringInfo(out, (int) size);
-	decoderbufs__row_message__pack(msg, (uint8_t *) out->data + out->len);
-	out->len += (int) size;
-	out->data[out->len] = '\0';
-}
-
-static void
-append_varint(StringInfo out, uint64 v)
-{
-	while (v >= 0x80)
-	{
-		appendStringInfoCharMacro(out, (char) ((v & 0x7F) | 0x80));
-		v >>= 7;
-	}
-	appendStringInfoCharMacro(out, (char) v);
+	initStringInfo(&packed);
+	dbufs_wire_row_message(&packed, msg, tuples);
+	full = protobuf_c_message_unpack(&decoderbufs__row_message__descriptor,
+									 &dbufs_pb_allocator, packed.len,
+									 (const uint8_t *) packed.data);
+	if (full == NULL)
+		elog(ERROR, "decoderbufs could not read back the message it wrote");
+	dbufs_json_append_message(out, full);
 }
 
 /*
@@ -61,42 +63,42 @@ dbufs_output_flush(LogicalDecodingContext *ctx, bool last_write)
 }
 
 static void
-append_to_batch(LogicalDecodingContext *ctx, Decoderbufs__RowMessage *msg)
+append_to_batch(LogicalDecodingContext *ctx, Decoderbufs__RowMessage *msg,
+				const DbufsTuples *tuples)
 {
 	DbufsState *state = ctx->output_plugin_private;
-	size_t		size = decoderbufs__row_message__get_packed_size(msg);
+	int			start;
 
-	appendStringInfoCharMacro(&state->batch, ROW_BATCH_ROWS_TAG);
-	append_varint(&state->batch, size);
-	enlargeStringInfo(&state->batch, (int) size);
-	decoderbufs__row_message__pack(msg, (uint8_t *) state->batch.data + state->batch.len);
-	state->batch.len += (int) size;
+	start = dbufs_wire_begin_nested(&state->batch, ROW_BATCH_ROWS);
+	dbufs_wire_row_message(&state->batch, msg, tuples);
+	dbufs_wire_end_nested(&state->batch, start);
 
 	if (state->batch.len >= state->opts.batch_size)
 		dbufs_output_flush(ctx, false);
 }
 
 /*
- * Emit one message in the session's framing.  last_write tells the writer
+ * Emit one message in the session's framing.  tuples holds the encoded
+ * tuples of a row (NULL for other messages).  last_write tells the writer
  * whether this is the callback's last write (for batches: whether a flush
  * triggered by size is the last one).
  */
 void
 dbufs_output_message(LogicalDecodingContext *ctx, Decoderbufs__RowMessage *msg,
-					 bool last_write)
+					 const DbufsTuples *tuples, bool last_write)
 {
 	DbufsState *state = ctx->output_plugin_private;
 
 	if (state->opts.batch_size > 0)
 	{
-		append_to_batch(ctx, msg);
+		append_to_batch(ctx, msg, tuples);
 		return;
 	}
 
 	OutputPluginPrepareWrite(ctx, last_write);
 	if (state->opts.debug_mode)
-		dbufs_json_append_message(ctx->out, &msg->base);
+		append_json(ctx->out, msg, tuples);
 	else
-		pack_into(ctx->out, msg);
+		dbufs_wire_row_message(ctx->out, msg, tuples);
 	OutputPluginWrite(ctx, last_write);
 }

@@ -6,7 +6,8 @@
  * Everything the plugin needs to know about a relation to encode its rows -
  * quoted names, per-column type, output function, encoding and format_type
  * text, replica identity key columns, and whether include/exclude-tables
- * selects it - is looked up once and kept in a hash table keyed by relation
+ * selects it, and the parts of its messages that are the same on every row,
+ * already in wire format - is looked up once and kept in a hash table keyed by relation
  * OID.  Relcache and type/namespace syscache invalidations (which logical
  * decoding replays at the right point of the WAL) mark entries invalid, and
  * the next row of that relation rebuilds its entry.  So there are no catalog
@@ -196,6 +197,8 @@ fill_column(DbufsColumn *col, Form_pg_attribute att, MemoryContext cxt)
 	col->not_null = att->attnotnull;
 	col->is_key = false;
 	col->is_varlena = (att->attlen == -1);
+	col->typlen = att->attlen;
+	col->typbyval = att->attbyval;
 	col->encoding = dbufs_encoding_for_type(att->atttypid);
 	getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
 	fmgr_info_cxt(outfn, &col->output_fn, cxt);
@@ -205,6 +208,22 @@ fill_column(DbufsColumn *col, Form_pg_attribute att, MemoryContext cxt)
 		format_type_extended(att->atttypid, att->atttypmod,
 							 FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_ALLOW_INVALID);
 	col->typeinfo.value_optional = !att->attnotnull;
+
+	/*
+	 * The first two fields of the column's DatumMessage in default mode,
+	 * column_name and column_type, are the same on every row: encode them
+	 * once.
+	 */
+	{
+		StringInfoData wire;
+
+		initStringInfo(&wire);
+		dbufs_wire_bytes(&wire, 1, col->quoted_name, strlen(col->quoted_name));
+		dbufs_wire_tag(&wire, 2, DBUFS_WIRE_VARINT);
+		dbufs_wire_varint(&wire, (uint64) (int64) col->typid);
+		col->name_type_wire = wire.data;
+		col->name_type_wire_len = wire.len;
+	}
 }
 
 static void
@@ -241,6 +260,13 @@ build_entry(DbufsState *state, DbufsRelation *entry, Relation rel)
 		fill_column(&entry->columns[entry->ncolumns++], att, entry->cxt);
 	}
 	mark_key_columns(entry, key_index_of(rel));
+
+	/* new_typeinfo is the same on every row too */
+	initStringInfo(&entry->typeinfo_wire);
+	for (int c = 0; c < entry->ncolumns; c++)
+		dbufs_wire_typeinfo(&entry->typeinfo_wire,
+							entry->columns[c].typeinfo.modifier,
+							entry->columns[c].typeinfo.value_optional);
 
 	MemoryContextSwitchTo(oldcxt);
 	entry->relation_sent = false;

@@ -42,6 +42,10 @@ sub new_node
 	push @conf,
 	  "output_plugin_libraries = 'pgoutput, test_decoding, decoderbufs, debezium_decoderbufs'"
 	  if server_has_setting('output_plugin_libraries');
+	# regress/run_checks.sh with DBUFS_PLUGIN_SO: a build under test, found
+	# before the installed plugin
+	push @conf, "dynamic_library_path = '$ENV{DBUFS_PLUGIN_DIR}:\$libdir'"
+	  if $ENV{DBUFS_PLUGIN_DIR};
 	push @conf, "shared_preload_libraries = 'decoderbufs_apply'" if $opts{apply};
 	push @conf, @{ $opts{conf} } if $opts{conf};
 	$node->append_conf('postgresql.conf', join("\n", @conf) . "\n");
