@@ -300,6 +300,8 @@ extern void apply_exec_delete(ApplyContext *actx, ApplyRelation *rel,
 							  Decoderbufs__RowMessage *msg);
 extern void apply_exec_truncate(ApplyContext *actx,
 								Decoderbufs__RowMessage *msg);
+extern void apply_exec_flush(ApplyContext *actx);
+extern void apply_exec_end(ApplyContext *actx);
 
 /* ---- conflicts (conflict.c) ---- */
 
@@ -314,6 +316,10 @@ typedef struct ApplyConflict
 } ApplyConflict;
 
 extern void apply_conflict_report(ApplyContext *actx, ApplyConflict *c);
+extern void apply_conflict_insert_failed(ApplyContext *actx, Relation rel,
+										 ApplyRelation *arel,
+										 TupleTableSlot **slots, int nslots,
+										 ErrorData *edata);
 extern void apply_conflict_log_pending_failure(ApplyWorkerSlot *slot);
 
 /* ---- the worker (worker.c) ---- */

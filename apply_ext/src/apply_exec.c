@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * apply_exec.c
- *		Applying one remote row change through the executor.
+ *		Applying remote row changes through the executor.
  *
  * Rows are found with an index lookup on the target's replica identity
  * index or primary key (or, without one, a scan comparing the whole old row
@@ -10,11 +10,20 @@
  * subscription asks for it - triggers behave as for any other write.  No
  * SQL text is built per row.
  *
- * Each change is checked against the target first, which is how conflicts
- * are found: an INSERT whose key exists (insert_exists), an UPDATE or DELETE
- * whose row is missing (update_missing, delete_missing), an UPDATE whose new
- * key belongs to another row (update_exists).  conflict.c counts and logs
- * them; the policy decides what happens.
+ * Executor state (the opened relation, its indexes, an EState) is set up
+ * once per relation per remote transaction and closed at its commit.
+ * Consecutive INSERTs into a table without row triggers are buffered and
+ * written with table_multi_insert(), as COPY does; any other change, a
+ * TRUNCATE or the commit writes the buffer out first, so changes keep their
+ * order.
+ *
+ * Conflicts: an UPDATE or DELETE whose row is missing (update_missing,
+ * delete_missing), an UPDATE whose new key belongs to another row
+ * (update_exists), an INSERT whose key exists (insert_exists).  Under the
+ * policies ignore and overwrite every INSERT is checked with an index
+ * lookup first, so the policy can act; under fail no lookup is needed: the
+ * unique index raises the violation, which becomes the insert_exists
+ * conflict error (conflict.c logs it, with the local row, after the abort).
  *
  * An UPDATE changes the row in place, starting from the local row: columns
  * the source marks as unchanged TOAST keep their local value, also when the
@@ -27,22 +36,31 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/pg_class.h"
 #include "commands/tablecmds.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
-#include "catalog/catalog.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 
-/* Executor state for applying changes to one relation. */
+/* Buffer limits of multi-inserts, those of COPY FROM. */
+#define MAX_BUFFERED_ROWS	1000
+#define MAX_BUFFERED_BYTES	65535
+
+/* Executor state for one relation, kept for the remote transaction. */
 typedef struct ExecRel
 {
+	Oid			relid;			/* hash key: the local relation */
+	ApplyRelation *arel;
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
@@ -50,7 +68,16 @@ typedef struct ExecRel
 	TupleTableSlot *remoteslot;
 	TupleTableSlot *localslot;
 	TupleTableSlot *otherslot;
+	bool		has_row_triggers;
+	bool		can_multi_insert;
+	int			nbuffered;
+	Size		buffered_bytes;
+	int			nslots;
+	TupleTableSlot **buffer;	/* MAX_BUFFERED_ROWS, created on demand */
 } ExecRel;
+
+static HTAB *exec_rels = NULL;	/* lives in TopTransactionContext */
+static ExecRel *buffered_rel = NULL;	/* the one with buffered inserts */
 
 /*
  * Check once per relation and privilege that the subscription's owner may
@@ -77,15 +104,26 @@ check_privileges(ApplyRelation *arel, Relation rel, AclMode mode)
 	arel->acl_checked |= mode;
 }
 
+static bool
+has_insert_row_triggers(ResultRelInfo *rri)
+{
+	TriggerDesc *td = rri->ri_TrigDesc;
+
+	return td != NULL &&
+		(td->trig_insert_before_row || td->trig_insert_after_row ||
+		 td->trig_insert_instead_row || td->trig_insert_new_table ||
+		 td->trig_update_before_row || td->trig_update_after_row ||
+		 td->trig_delete_before_row || td->trig_delete_after_row);
+}
+
 static void
-exec_begin(ExecRel *er, ApplyRelation *arel, AclMode mode)
+exec_open(ExecRel *er, ApplyRelation *arel)
 {
 	RangeTblEntry *rte;
 	EState	   *estate;
 
+	er->arel = arel;
 	er->rel = table_open(arel->local_relid, RowExclusiveLock);
-	check_privileges(arel, er->rel, mode);
-
 	estate = er->estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
 	rte->rtekind = RTE_RELATION;
@@ -99,7 +137,6 @@ exec_begin(ExecRel *er, ApplyRelation *arel, AclMode mode)
 #endif
 	er->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(er->rri, er->rel, 1, NULL, 0);
-	estate->es_output_cid = GetCurrentCommandId(true);
 	ExecOpenIndices(er->rri, false);
 	AfterTriggerBeginQuery();
 #if PG_VERSION_NUM >= 160000
@@ -110,10 +147,18 @@ exec_begin(ExecRel *er, ApplyRelation *arel, AclMode mode)
 	er->remoteslot = table_slot_create(er->rel, &estate->es_tupleTable);
 	er->localslot = table_slot_create(er->rel, &estate->es_tupleTable);
 	er->otherslot = table_slot_create(er->rel, &estate->es_tupleTable);
+	er->has_row_triggers = has_insert_row_triggers(er->rri);
+	er->can_multi_insert = !er->has_row_triggers &&
+		er->rel->rd_rel->relkind == RELKIND_RELATION &&
+		!er->rel->rd_rel->relispartition;
+	er->nbuffered = 0;
+	er->buffered_bytes = 0;
+	er->nslots = 0;
+	er->buffer = NULL;
 }
 
 static void
-exec_end(ExecRel *er)
+exec_close(ExecRel *er)
 {
 	EvalPlanQualEnd(&er->epq);
 	AfterTriggerEndQuery(er->estate);
@@ -121,6 +166,52 @@ exec_end(ExecRel *er)
 	ExecResetTupleTable(er->estate->es_tupleTable, false);
 	FreeExecutorState(er->estate);
 	table_close(er->rel, NoLock);
+}
+
+/*
+ * The executor state of a relation for this transaction, ready for a
+ * change needing privilege mode.
+ */
+static ExecRel *
+exec_get(ApplyRelation *arel, AclMode mode)
+{
+	ExecRel    *er;
+	bool		found;
+
+	if (exec_rels == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ExecRel);
+		ctl.hcxt = TopTransactionContext;
+		exec_rels = hash_create("decoderbufs_apply executor states", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	er = hash_search(exec_rels, &arel->local_relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		exec_open(er, arel);
+		MemoryContextSwitchTo(old);
+	}
+	er->arel = arel;
+	check_privileges(arel, er->rel, mode);
+	er->estate->es_output_cid = GetCurrentCommandId(true);
+	return er;
+}
+
+/* After each change: fire queued AFTER triggers, free per-row memory. */
+static void
+exec_row_done(ExecRel *er)
+{
+	if (er->has_row_triggers)
+	{
+		AfterTriggerEndQuery(er->estate);
+		AfterTriggerBeginQuery();
+	}
+	ResetPerTupleExprContext(er->estate);
 }
 
 /* Evaluate the defaults of local columns the source does not send. */
@@ -269,14 +360,13 @@ decode_old(ApplyRelation *arel, ExecRel *er, Decoderbufs__RowMessage *msg,
 }
 
 static void
-conflict(ApplyContext *actx, ApplyConflictType type, ApplyRelation *arel,
-		 ExecRel *er, TupleTableSlot *remote, TupleTableSlot *local,
-		 TupleTableSlot *key)
+conflict(ApplyContext *actx, ApplyConflictType type, ExecRel *er,
+		 TupleTableSlot *remote, TupleTableSlot *local, TupleTableSlot *key)
 {
 	ApplyConflict c;
 
 	c.type = type;
-	c.policy = arel->policy;
+	c.policy = er->arel->policy;
 	c.rel = er->rel;
 	c.remote = remote;
 	c.local = local;
@@ -284,50 +374,188 @@ conflict(ApplyContext *actx, ApplyConflictType type, ApplyRelation *arel,
 	apply_conflict_report(actx, &c);
 }
 
+/* ---- inserts ---- */
+
+/*
+ * Run an insert that may hit a unique index (multi-insert flush, or a plain
+ * insert under the fail policy): a unique violation is the insert_exists
+ * conflict.  slots are the rows being inserted, the candidates.
+ */
+static void
+insert_as_fail_policy(ApplyContext *actx, ExecRel *er, TupleTableSlot **slots,
+					  int nslots, void (*insert) (ExecRel *er))
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		insert(er);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			PG_RE_THROW();
+		FlushErrorState();
+		apply_conflict_insert_failed(actx, er->rel, er->arel, slots, nslots,
+									 edata);
+	}
+	PG_END_TRY();
+}
+
+/* Write out the buffered inserts of er. */
+static void
+flush_buffer_now(ExecRel *er)
+{
+	CommandId	cid = GetCurrentCommandId(true);
+
+	table_multi_insert(er->rel, er->buffer, er->nbuffered, cid, 0, NULL);
+	for (int i = 0; i < er->nbuffered; i++)
+	{
+		if (er->rri->ri_NumIndices > 0)
+		{
+			List	   *recheck;
+
+			recheck = ExecInsertIndexTuples(er->rri, er->buffer[i], er->estate,
+											false, false, NULL, NIL);
+			list_free(recheck);
+		}
+	}
+}
+
+static void
+flush_buffer(ApplyContext *actx, ExecRel *er)
+{
+	if (er->nbuffered == 0)
+		return;
+	er->estate->es_output_cid = GetCurrentCommandId(true);
+	insert_as_fail_policy(actx, er, er->buffer, er->nbuffered, flush_buffer_now);
+	for (int i = 0; i < er->nbuffered; i++)
+		ExecClearTuple(er->buffer[i]);
+	actx->n_inserted += er->nbuffered;
+	er->nbuffered = 0;
+	er->buffered_bytes = 0;
+	CommandCounterIncrement();
+}
+
+/*
+ * Write out buffered inserts, if any: before any change that is not one
+ * more INSERT into the same table, and at commit.
+ */
+void
+apply_exec_flush(ApplyContext *actx)
+{
+	if (buffered_rel != NULL)
+	{
+		ExecRel    *er = buffered_rel;
+
+		buffered_rel = NULL;
+		flush_buffer(actx, er);
+	}
+}
+
+/* Checks ExecSimpleRelationInsert() does, for a row going to a buffer. */
+static void
+prepare_for_buffer(ExecRel *er, TupleTableSlot *slot)
+{
+	Relation	rel = er->rel;
+
+	if (rel->rd_att->constr && rel->rd_att->constr->has_generated_stored)
+		ExecComputeStoredGenerated(er->rri, er->estate, slot, CMD_INSERT);
+	if (rel->rd_att->constr)
+		ExecConstraints(er->rri, slot, er->estate);
+}
+
+static void
+buffer_insert(ApplyContext *actx, ExecRel *er)
+{
+	TupleTableSlot *slot;
+
+	if (er->buffer == NULL)
+		er->buffer = MemoryContextAllocZero(TopTransactionContext,
+											sizeof(TupleTableSlot *) * MAX_BUFFERED_ROWS);
+	if (er->nbuffered == er->nslots)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		er->buffer[er->nslots++] = table_slot_create(er->rel, &er->estate->es_tupleTable);
+		MemoryContextSwitchTo(old);
+	}
+	prepare_for_buffer(er, er->remoteslot);
+	slot = er->buffer[er->nbuffered++];
+	ExecCopySlot(slot, er->remoteslot);
+	er->buffered_bytes += ExecFetchSlotHeapTuple(slot, false, NULL)->t_len;
+	buffered_rel = er;
+	if (er->nbuffered >= MAX_BUFFERED_ROWS || er->buffered_bytes >= MAX_BUFFERED_BYTES)
+		apply_exec_flush(actx);
+}
+
+static void
+simple_insert_now(ExecRel *er)
+{
+	ExecSimpleRelationInsert(er->rri, er->estate, er->remoteslot);
+}
+
 void
 apply_exec_insert(ApplyContext *actx, ApplyRelation *arel,
 				  Decoderbufs__RowMessage *msg)
 {
-	ExecRel		er;
+	ExecRel    *er = exec_get(arel, ACL_INSERT);
 	ApplyTupleData td;
-	bool		exists = false;
 
-	exec_begin(&er, arel, ACL_INSERT);
-	decode_new(arel, &er, msg, &td);
-	store_remote(er.remoteslot, &td);
-	fill_defaults(&er, arel, er.remoteslot);
+	if (buffered_rel != NULL && buffered_rel != er)
+		apply_exec_flush(actx);
 
-	if (OidIsValid(arel->lookup_index))
-		exists = RelationFindReplTupleByIndex(er.rel, arel->lookup_index,
-											  LockTupleExclusive,
-											  er.remoteslot, er.localslot);
-	if (!exists)
+	decode_new(arel, er, msg, &td);
+	store_remote(er->remoteslot, &td);
+	fill_defaults(er, arel, er->remoteslot);
+
+	if (arel->policy != APPLY_POLICY_FAIL && OidIsValid(arel->lookup_index))
 	{
-		ExecSimpleRelationInsert(er.rri, er.estate, er.remoteslot);
-		actx->n_inserted++;
-	}
-	else
-	{
-		conflict(actx, APPLY_CONFLICT_INSERT_EXISTS, arel, &er,
-				 er.remoteslot, er.localslot, NULL);
-		if (arel->policy == APPLY_POLICY_OVERWRITE)
+		/* the policy acts on an existing row: look for it first */
+		apply_exec_flush(actx);
+		if (RelationFindReplTupleByIndex(er->rel, arel->lookup_index,
+										 LockTupleExclusive, er->remoteslot,
+										 er->localslot))
 		{
-			check_privileges(arel, er.rel, ACL_UPDATE);
-			ExecSimpleRelationUpdate(er.rri, er.estate, &er.epq,
-									 er.localslot, er.remoteslot);
-			actx->n_updated++;
+			conflict(actx, APPLY_CONFLICT_INSERT_EXISTS, er, er->remoteslot,
+					 er->localslot, NULL);
+			if (arel->policy == APPLY_POLICY_OVERWRITE)
+			{
+				check_privileges(arel, er->rel, ACL_UPDATE);
+				ExecSimpleRelationUpdate(er->rri, er->estate, &er->epq,
+										 er->localslot, er->remoteslot);
+				actx->n_updated++;
+			}
+			exec_row_done(er);
+			return;
 		}
 	}
-	exec_end(&er);
+
+	if (er->can_multi_insert)
+		buffer_insert(actx, er);
+	else
+	{
+		insert_as_fail_policy(actx, er, &er->remoteslot, 1, simple_insert_now);
+		actx->n_inserted++;
+	}
+	exec_row_done(er);
 }
+
+/* ---- updates and deletes ---- */
 
 /*
  * The new key of an UPDATE may belong to another local row (update_exists).
  * Returns false when the update is to be skipped.
  */
 static bool
-check_new_key(ApplyContext *actx, ApplyRelation *arel, ExecRel *er)
+check_new_key(ApplyContext *actx, ExecRel *er)
 {
+	ApplyRelation *arel = er->arel;
+
 	if (!OidIsValid(arel->lookup_index) ||
 		same_key(arel, er->localslot, er->remoteslot))
 		return true;
@@ -335,7 +563,7 @@ check_new_key(ApplyContext *actx, ApplyRelation *arel, ExecRel *er)
 									  LockTupleExclusive, er->remoteslot,
 									  er->otherslot))
 		return true;
-	conflict(actx, APPLY_CONFLICT_UPDATE_EXISTS, arel, er, er->remoteslot,
+	conflict(actx, APPLY_CONFLICT_UPDATE_EXISTS, er, er->remoteslot,
 			 er->otherslot, er->localslot);
 	if (arel->policy == APPLY_POLICY_IGNORE)
 		return false;
@@ -350,23 +578,24 @@ void
 apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 				  Decoderbufs__RowMessage *msg)
 {
-	ExecRel		er;
+	ExecRel    *er;
 	ApplyTupleData newtd;
 	ApplyTupleData oldtd;
 	bool		have_old;
 
-	exec_begin(&er, arel, ACL_UPDATE);
-	decode_new(arel, &er, msg, &newtd);
-	have_old = decode_old(arel, &er, msg, &oldtd);
+	apply_exec_flush(actx);
+	er = exec_get(arel, ACL_UPDATE);
+	decode_new(arel, er, msg, &newtd);
+	have_old = decode_old(arel, er, msg, &oldtd);
 
 	/* the search values: the old key or row if sent, else the new row */
-	store_remote(er.otherslot, have_old ? &oldtd : &newtd);
-	if (!find_local_row(&er, arel, have_old ? &oldtd : &newtd, er.otherslot,
-						er.localslot))
+	store_remote(er->otherslot, have_old ? &oldtd : &newtd);
+	if (!find_local_row(er, arel, have_old ? &oldtd : &newtd, er->otherslot,
+						er->localslot))
 	{
-		store_remote(er.remoteslot, &newtd);
-		conflict(actx, APPLY_CONFLICT_UPDATE_MISSING, arel, &er,
-				 er.remoteslot, NULL, er.otherslot);
+		store_remote(er->remoteslot, &newtd);
+		conflict(actx, APPLY_CONFLICT_UPDATE_MISSING, er, er->remoteslot, NULL,
+				 er->otherslot);
 		if (arel->policy == APPLY_POLICY_OVERWRITE)
 		{
 			if (has_unchanged(&newtd))
@@ -375,34 +604,35 @@ apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 						 errmsg("cannot insert the missing row of an UPDATE on \"%s.%s\": the source did not send its unchanged TOAST values",
 								arel->schema_name, arel->table_name),
 						 errhint("Restore the row on the target, or step over this transaction with decoderbufs_apply.skip_transaction().")));
-			check_privileges(arel, er.rel, ACL_INSERT);
-			fill_defaults(&er, arel, er.remoteslot);
-			ExecSimpleRelationInsert(er.rri, er.estate, er.remoteslot);
+			check_privileges(arel, er->rel, ACL_INSERT);
+			fill_defaults(er, arel, er->remoteslot);
+			ExecSimpleRelationInsert(er->rri, er->estate, er->remoteslot);
 			actx->n_inserted++;
 		}
-		exec_end(&er);
+		exec_row_done(er);
 		return;
 	}
 
-	store_updated(er.remoteslot, er.localslot, &newtd);
-	if (check_new_key(actx, arel, &er))
+	store_updated(er->remoteslot, er->localslot, &newtd);
+	if (check_new_key(actx, er))
 	{
-		ExecSimpleRelationUpdate(er.rri, er.estate, &er.epq, er.localslot,
-								 er.remoteslot);
+		ExecSimpleRelationUpdate(er->rri, er->estate, &er->epq, er->localslot,
+								 er->remoteslot);
 		actx->n_updated++;
 	}
-	exec_end(&er);
+	exec_row_done(er);
 }
 
 void
 apply_exec_delete(ApplyContext *actx, ApplyRelation *arel,
 				  Decoderbufs__RowMessage *msg)
 {
-	ExecRel		er;
+	ExecRel    *er;
 	ApplyTupleData oldtd;
 
-	exec_begin(&er, arel, ACL_DELETE);
-	if (!decode_old(arel, &er, msg, &oldtd))
+	apply_exec_flush(actx);
+	er = exec_get(arel, ACL_DELETE);
+	if (!decode_old(arel, er, msg, &oldtd))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot apply DELETE on \"%s.%s\": the source sends no key for it",
@@ -410,16 +640,37 @@ apply_exec_delete(ApplyContext *actx, ApplyRelation *arel,
 				 errdetail("The source table has REPLICA IDENTITY NOTHING, or DEFAULT without a primary key."),
 				 errhint("Add a primary key to the source table or set its REPLICA IDENTITY FULL, then step over this transaction with decoderbufs_apply.skip_transaction().")));
 
-	store_remote(er.otherslot, &oldtd);
-	if (find_local_row(&er, arel, &oldtd, er.otherslot, er.localslot))
+	store_remote(er->otherslot, &oldtd);
+	if (find_local_row(er, arel, &oldtd, er->otherslot, er->localslot))
 	{
-		ExecSimpleRelationDelete(er.rri, er.estate, &er.epq, er.localslot);
+		ExecSimpleRelationDelete(er->rri, er->estate, &er->epq, er->localslot);
 		actx->n_deleted++;
 	}
 	else
-		conflict(actx, APPLY_CONFLICT_DELETE_MISSING, arel, &er, NULL, NULL,
-				 er.otherslot);
-	exec_end(&er);
+		conflict(actx, APPLY_CONFLICT_DELETE_MISSING, er, NULL, NULL,
+				 er->otherslot);
+	exec_row_done(er);
+}
+
+/*
+ * At the end of a remote transaction (before the local commit), and before
+ * a TRUNCATE: write buffered inserts and close every relation's executor
+ * state.
+ */
+void
+apply_exec_end(ApplyContext *actx)
+{
+	HASH_SEQ_STATUS status;
+	ExecRel    *er;
+
+	apply_exec_flush(actx);
+	if (exec_rels == NULL)
+		return;
+	hash_seq_init(&status, exec_rels);
+	while ((er = hash_seq_search(&status)) != NULL)
+		exec_close(er);
+	hash_destroy(exec_rels);
+	exec_rels = NULL;
 }
 
 /*
@@ -439,6 +690,9 @@ apply_exec_truncate(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("the source sent a TRUNCATE without its relations")));
+
+	/* TRUNCATE refuses tables this session still has open */
+	apply_exec_end(actx);
 
 	for (size_t i = 0; i < msg->truncate->n_relation_oids; i++)
 	{

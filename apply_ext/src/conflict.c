@@ -23,6 +23,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
@@ -58,6 +59,17 @@ typedef struct PendingConflict
 	XLogRecPtr	commit_lsn;
 	TimestampTz commit_time;
 	char	   *remote_origin;
+
+	/*
+	 * A unique violation while inserting: the rows that may have caused it,
+	 * with their key values as text; the local row is found after the abort.
+	 */
+	int			ncandidates;
+	char	  **candidate_remote;	/* JSON of each row */
+	char	 ***candidate_key;	/* key values as text, NULL for null */
+	int			nkeys;
+	char	  **key_names;
+	char	  **key_types;		/* format_type_be_qualified() */
 } PendingConflict;
 
 static PendingConflict pending;
@@ -292,6 +304,170 @@ apply_conflict_report(ApplyContext *actx, ApplyConflict *c)
 }
 
 /*
+ * A unique violation (sqlerrcode 23505) raised while inserting slots into
+ * rel: it is the insert_exists conflict, under the fail policy since the
+ * transaction cannot go on.  Remember the candidate rows and raise the
+ * conflict error; the local row is looked up after the abort.
+ */
+void
+apply_conflict_insert_failed(ApplyContext *actx, Relation rel,
+							 ApplyRelation *arel, TupleTableSlot **slots,
+							 int nslots, ErrorData *edata)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	TupleDesc	desc = RelationGetDescr(rel);
+	PendingConflict *p = &pending;
+
+	memset(p, 0, sizeof(PendingConflict));
+	p->type = APPLY_CONFLICT_INSERT_EXISTS;
+	p->sub_name = pstrdup(actx->sub->name);
+	p->schema_name = get_namespace_name(RelationGetNamespace(rel));
+	p->table_name = pstrdup(RelationGetRelationName(rel));
+	p->conflict_type = pstrdup(apply_conflict_names[APPLY_CONFLICT_INSERT_EXISTS]);
+	p->policy = pstrdup(apply_policy_name(APPLY_POLICY_FAIL));
+	p->commit_lsn = actx->remote_commit_lsn;
+	p->commit_time = actx->remote_commit_time;
+	p->remote_origin = actx->remote_origin ? pstrdup(actx->remote_origin) : NULL;
+
+	p->nkeys = arel->nlookup_attnums;
+	p->key_names = palloc(sizeof(char *) * Max(1, p->nkeys));
+	p->key_types = palloc(sizeof(char *) * Max(1, p->nkeys));
+	for (int k = 0; k < p->nkeys; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, arel->lookup_attnums[k] - 1);
+
+		p->key_names[k] = pstrdup(NameStr(att->attname));
+		p->key_types[k] = format_type_be_qualified(att->atttypid);
+	}
+	p->ncandidates = nslots;
+	p->candidate_remote = palloc(sizeof(char *) * nslots);
+	p->candidate_key = palloc(sizeof(char **) * nslots);
+	for (int i = 0; i < nslots; i++)
+	{
+		p->candidate_remote[i] = slot_to_json(slots[i]);
+		p->candidate_key[i] = palloc(sizeof(char *) * Max(1, p->nkeys));
+		for (int k = 0; k < p->nkeys; k++)
+		{
+			int			a = arel->lookup_attnums[k] - 1;
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+
+			if (slots[i]->tts_isnull[a])
+				p->candidate_key[i][k] = NULL;
+			else
+			{
+				Oid			outfn;
+				bool		isvarlena;
+
+				getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
+				p->candidate_key[i][k] = OidOutputFunctionCall(outfn, slots[i]->tts_values[a]);
+			}
+		}
+	}
+	p->remote_json = p->candidate_remote[0];
+	p->valid = true;
+	MemoryContextSwitchTo(old);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNIQUE_VIOLATION),
+			 errmsg("conflict detected on relation \"%s.%s\": conflict=insert_exists",
+					p->schema_name, p->table_name),
+			 errdetail("%s%s%s", edata->message,
+					   edata->detail ? " " : "", edata->detail ? edata->detail : ""),
+			 errhint("The subscription's conflict policy is \"fail\": the worker retries this transaction. Resolve the row on the target, change the policy with decoderbufs_apply.alter_subscription(), or step over the transaction with decoderbufs_apply.skip_transaction().")));
+}
+
+/* A row fetched by SPI as a JSON object of text values. */
+static char *
+spi_row_to_json(HeapTuple tup, TupleDesc desc)
+{
+	StringInfoData buf;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < desc->natts; i++)
+	{
+		char	   *v;
+
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		appendStringInfoString(&buf, first ? "" : ", ");
+		first = false;
+		escape_json(&buf, NameStr(TupleDescAttr(desc, i)->attname));
+		appendStringInfoString(&buf, ": ");
+		v = SPI_getvalue(tup, desc, i + 1);
+		if (v == NULL)
+			appendStringInfoString(&buf, "null");
+		else
+			escape_json(&buf, v);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * After the abort of a failed insert: find which candidate's key exists
+ * locally, and take that row as the conflict's local and remote tuples.
+ */
+static void
+resolve_candidates(PendingConflict *p)
+{
+	StringInfoData sql;
+	int			ret;
+
+	if (p->ncandidates == 0 || p->nkeys == 0)
+		return;
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT * FROM ONLY %s WHERE ",
+					 quote_qualified_identifier(p->schema_name, p->table_name));
+	for (int k = 0; k < p->nkeys; k++)
+		appendStringInfo(&sql, "%s%s = $%d::%s", k ? " AND " : "",
+						 quote_identifier(p->key_names[k]), k + 1, p->key_types[k]);
+
+	SPI_connect();
+	for (int i = 0; i < p->ncandidates; i++)
+	{
+		Oid		   *types = palloc(sizeof(Oid) * p->nkeys);
+		Datum	   *values = palloc(sizeof(Datum) * p->nkeys);
+		bool		skip = false;
+
+		for (int k = 0; k < p->nkeys; k++)
+		{
+			types[k] = TEXTOID;
+			if (p->candidate_key[i][k] == NULL)
+				skip = true;
+			else
+				values[k] = CStringGetTextDatum(p->candidate_key[i][k]);
+		}
+		if (skip)
+			continue;
+		ret = SPI_execute_with_args(sql.data, p->nkeys, types, values, NULL, true, 1);
+		if (ret == SPI_OK_SELECT && SPI_processed > 0)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			StringInfoData key;
+
+			p->local_json = spi_row_to_json(SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+			p->remote_json = p->candidate_remote[i];
+			initStringInfo(&key);
+			appendStringInfoChar(&key, '{');
+			for (int k = 0; k < p->nkeys; k++)
+			{
+				appendStringInfoString(&key, k ? ", " : "");
+				escape_json(&key, p->key_names[k]);
+				appendStringInfoString(&key, ": ");
+				escape_json(&key, p->candidate_key[i][k]);
+			}
+			appendStringInfoChar(&key, '}');
+			p->key_json = key.data;
+			MemoryContextSwitchTo(old);
+			break;
+		}
+	}
+	SPI_finish();
+}
+
+/*
  * After an abort: count and log the conflict that caused it, if any, in a
  * transaction of its own.
  */
@@ -306,6 +482,7 @@ apply_conflict_log_pending_failure(ApplyWorkerSlot *slot)
 	LWLockRelease(ApplyShared->lock);
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	resolve_candidates(&pending);
 	write_log(&pending);
 	PopActiveSnapshot();
 	CommitTransactionCommand();

@@ -49,6 +49,7 @@ ApplyContext *MyApplyContext = NULL;
 
 static ApplyWorkerSlot *MySlot = NULL;
 static MemoryContext ApplyMessageContext = NULL;
+static MemoryContext ApplyRowContext = NULL;
 static MemoryContext RemoteTxnContext = NULL;
 
 /* A remote commit applied locally, not yet known to be flushed. */
@@ -242,6 +243,10 @@ commit_remote_txn(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 {
 	XLogRecPtr	end_lsn = msg->end_lsn;
 
+	/* buffered rows go out, executor states close, as the owner */
+	if (IsTransactionState())
+		apply_exec_end(actx);
+
 	if (actx->skipping)
 	{
 		/* the skip is done: clear it in the commit that moves past it */
@@ -294,6 +299,7 @@ apply_change(ApplyContext *actx, Decoderbufs__RowMessage *msg,
 
 	ensure_local_txn(actx);
 	PushActiveSnapshot(GetTransactionSnapshot());
+	MemoryContextSwitchTo(ApplyRowContext);
 
 	if (msg->op == DECODERBUFS__OP__TRUNCATE)
 		apply_exec_truncate(actx, msg);
@@ -322,6 +328,8 @@ apply_change(ApplyContext *actx, Decoderbufs__RowMessage *msg,
 	PopActiveSnapshot();
 	CommandCounterIncrement();
 	actx->current_rel = NULL;
+	MemoryContextSwitchTo(ApplyMessageContext);
+	MemoryContextReset(ApplyRowContext);
 }
 
 static void
@@ -645,7 +653,13 @@ apply_worker_main(Datum main_arg)
 									   ALLOCSET_DEFAULT_SIZES);
 	ApplyMessageContext = AllocSetContextCreate(TopMemoryContext,
 												"decoderbufs_apply message",
-												ALLOCSET_DEFAULT_SIZES);
+												256 * 1024, 256 * 1024,
+												ALLOCSET_DEFAULT_MAXSIZE);
+	/* one block kept across rows: no memory returned to the system per row */
+	ApplyRowContext = AllocSetContextCreate(TopMemoryContext,
+											"decoderbufs_apply row",
+											64 * 1024, 64 * 1024,
+											ALLOCSET_DEFAULT_MAXSIZE);
 	RemoteTxnContext = AllocSetContextCreate(TopMemoryContext,
 											 "decoderbufs_apply remote transaction",
 											 ALLOCSET_SMALL_SIZES);

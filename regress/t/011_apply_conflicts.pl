@@ -71,7 +71,7 @@ sub check_fail
 check_fail('insert_exists', "INSERT INTO kv VALUES (1, 'local')",
 	"INSERT INTO kv VALUES (1, 'remote')", "DELETE FROM kv WHERE k = 1", 1);
 is(tgt('SELECT v FROM kv WHERE k = 1'), 'remote', 'fail/insert_exists: the remote row arrives after the fix');
-my $logged = tgt(q{SELECT remote_tuple->>'v', local_tuple->>'v', key_tuple IS NULL, remote_commit_lsn IS NOT NULL
+my $logged = tgt(q{SELECT remote_tuple->>'v', local_tuple->>'v', key_tuple->>'k' = '1', remote_commit_lsn IS NOT NULL
 	FROM decoderbufs_apply.conflict_log WHERE conflict_type = 'insert_exists' ORDER BY id LIMIT 1});
 is($logged, 'remote|local|t|t', 'the conflict log holds both tuples and the remote commit LSN');
 
