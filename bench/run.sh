@@ -26,7 +26,8 @@
 #
 # Env knobs: RUNS (3), N_INS (400000), N_UPD_BASE (400000; updates N/2 and
 # deletes N/4 rows per identity), MODES ("sql stream nullrecv"), PHASES,
-# MEM_ROWS (1000000), SKIP_DECODE=1, SKIP_MEMORY=1, PLUGIN_SO (the .so to
+# MEM_ROWS (1000000), SKIP_DECODE=1, SKIP_MEMORY=1, SKIP_APPLY=1,
+# APPLY_ENGINES ("native pglogical ext"), PLUGIN_SO (the .so to
 # test), QUICK=1 (RUNS=1, 100k inserts, 40k update base, 100k-row memory test:
 # a smoke run of a few minutes).
 set -euo pipefail
@@ -82,7 +83,28 @@ if [ "${SKIP_MEMORY:-0}" != 1 ]; then
     "$HERE/memory.sh"
 fi
 
+# 3. apply_bench.sh: decoderbufs_apply (the installed extension: it must be
+#    preloaded) against native logical replication and pglogical: 500,000
+#    inserts and 200,000 updates in large transactions (50,000 rows each),
+#    then in single-row transactions (APPLY_SINGLE_INS / _UPD rows), each as
+#    a backlog (subscription paused, then resumed) and live.
+# 4. apply_memory.sh: the worker's memory over a 1,000,000-row transaction.
+if [ "${SKIP_APPLY:-0}" != 1 ]; then
+    stamp=$(date +%Y%m%dT%H%M%S)
+    APPLY_ENGINES=${APPLY_ENGINES:-"native pglogical ext"}
+    APPLY_EXT_HOOK=$HERE/hooks/decoderbufs_apply.sh ENGINES=$APPLY_ENGINES \
+        TESTS="backlog live" RUN_ID=apply-large-$stamp "$HERE/apply_bench.sh"
+    APPLY_EXT_HOOK=$HERE/hooks/decoderbufs_apply.sh ENGINES=$APPLY_ENGINES \
+        TESTS="backlog live" TX_ROWS=1 N_INS=${APPLY_SINGLE_INS:-50000} \
+        N_UPD=${APPLY_SINGLE_UPD:-20000} RUN_ID=apply-single-$stamp "$HERE/apply_bench.sh"
+    python3 "$HERE/apply_report.py" "$RESULTS_DIR/apply_raw.csv" \
+        "$RESULTS_DIR/apply_report.md" apply-large-$stamp apply-single-$stamp
+    "$HERE/apply_memory.sh"
+fi
+
 echo
 [ -f "$RESULTS_DIR/decode_report.md" ] && cat "$RESULTS_DIR/decode_report.md"
 [ -f "$RESULTS_DIR/memory.md" ] && cat "$RESULTS_DIR/memory.md"
+[ -f "$RESULTS_DIR/apply_report.md" ] && cat "$RESULTS_DIR/apply_report.md"
+[ -f "$RESULTS_DIR/apply_memory.md" ] && cat "$RESULTS_DIR/apply_memory.md"
 echo "bench/run.sh: $(( $(date +%s) - t0 )) s; results in $RESULTS_DIR"
