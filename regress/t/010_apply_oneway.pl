@@ -176,6 +176,29 @@ ok($target->safe_psql('postgres', q{
 	WHERE o.roname = (SELECT sub_origin_name FROM decoderbufs_apply.subscription WHERE sub_name = 'oneway')})
 	eq 't', 'the replication origin tracks the remote progress');
 
+# session_replication_role = replica by default: the target's ordinary
+# triggers do not fire for applied rows; replica_role => false makes them fire
+# (the worker runs with an empty search_path, as native apply does)
+$target->safe_psql('postgres', q{
+	CREATE TABLE audit (id int, op text);
+	CREATE FUNCTION audit_parent() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN INSERT INTO public.audit VALUES (NEW.id, TG_OP); RETURN NEW; END$$;
+	CREATE TRIGGER parent_audit AFTER INSERT ON parent FOR EACH ROW EXECUTE FUNCTION audit_parent();
+});
+$source->safe_psql('postgres', "INSERT INTO parent VALUES (4, 'no trigger')");
+wait_for_sync($source, 'dbufs_oneway');
+is($target->safe_psql('postgres', 'SELECT count(*) FROM audit'), '0',
+	'with replica_role (the default) the target\'s triggers do not fire');
+$target->safe_psql('postgres', "SELECT decoderbufs_apply.alter_subscription('oneway', replica_role => false)");
+$target->poll_query_until('postgres',
+	"SELECT state = 'streaming' AND pid IS NOT NULL FROM decoderbufs_apply.subscription_status")
+  or die 'worker did not restart';
+$source->safe_psql('postgres', "INSERT INTO parent VALUES (5, 'trigger')");
+wait_for_sync($source, 'dbufs_oneway');
+is($target->safe_psql('postgres', 'SELECT id, op FROM audit'), '5|INSERT',
+	'with replica_role => false they fire');
+$target->safe_psql('postgres', "SELECT decoderbufs_apply.alter_subscription('oneway', replica_role => true)");
+
 # disable, write, enable: the backlog arrives
 $target->safe_psql('postgres', "SELECT decoderbufs_apply.disable_subscription('oneway')");
 $target->poll_query_until('postgres',
