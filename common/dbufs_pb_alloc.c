@@ -5,7 +5,8 @@
  *
  * protobuf-c calls malloc/free by default; unpacked messages then live
  * outside any memory context and leak on error.  This allocator puts them in
- * CurrentMemoryContext, so resetting the caller's context frees them.
+ * CurrentMemoryContext, so resetting the caller's context frees them (and
+ * individual frees are skipped).
  *
  *-------------------------------------------------------------------------
  */
@@ -18,17 +19,22 @@
 static void *
 dbufs_pb_alloc(void *allocator_data, size_t size)
 {
+	/* the common case, many small pieces per message: the fast path */
+	if (size <= 8192)
+		return palloc(Max(size, 1));
 	if (size > MaxAllocHugeSize)
 		return NULL;
-	return MemoryContextAllocExtended(CurrentMemoryContext, Max(size, 1),
+	return MemoryContextAllocExtended(CurrentMemoryContext, size,
 									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
 }
 
+/*
+ * Nothing to do: what protobuf-c allocates goes with the caller's memory
+ * context, which is reset once the message is used.
+ */
 static void
 dbufs_pb_free(void *allocator_data, void *pointer)
 {
-	if (pointer != NULL)
-		pfree(pointer);
 }
 
 ProtobufCAllocator dbufs_pb_allocator = {
