@@ -234,7 +234,9 @@ typedef struct ApplyColumnMap
 	FmgrInfo	input_fn;		/* local type's input function */
 	Oid			input_ioparam;
 	FmgrInfo	remote_output_fn;	/* remote builtin type's output */
-	bool		has_remote_output;
+	FmgrInfo	remote_recv_fn; /* remote builtin type's receive */
+	Oid			remote_recv_ioparam;
+	bool		has_remote_output;	/* remote type is built in */
 } ApplyColumnMap;
 
 typedef struct ApplyRelation

@@ -5,7 +5,9 @@
  *
  * Values arrive as the plugin encodes them (see decoderbufs/src/datum.c):
  * typed fields for integers, floats, bool, money, date/time types and
- * point; text for everything else; raw bytes for bytea.  When the local
+ * point; the binary send format for numeric, uuid, interval and other
+ * built-in types without OIDs inside; text for everything else; raw bytes
+ * for bytea.  When the local
  * column has the source's type, typed values become Datums directly, with
  * no text round trip; text values go through the local type's input
  * function (which also covers enums, domains, composites and arrays, whose
@@ -179,6 +181,27 @@ decode_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc,
 			/* the text output of any other type */
 			return from_text(cm, pnstrdup((char *) d->datum_bytes.data,
 										  d->datum_bytes.len));
+
+		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_BINARY:
+			{
+				StringInfoData buf;
+
+				/*
+				 * A built-in type's binary format, read in place by its
+				 * receive function (those of the types sent this way read
+				 * fixed-size fields, no terminated strings).
+				 */
+				if (!cm->has_remote_output || !OidIsValid(cm->remote_recv_fn.fn_oid))
+					bad_encoding(rc, "binary");
+				buf.data = (char *) d->datum_binary.data;
+				buf.len = buf.maxlen = (int) d->datum_binary.len;
+				buf.cursor = 0;
+				v = ReceiveFunctionCall(&cm->remote_recv_fn, &buf,
+										cm->remote_recv_ioparam, rc->typmod);
+			}
+			if (cm->same_type)
+				return v;
+			return from_text(cm, OutputFunctionCall(&cm->remote_output_fn, v));
 
 		default:
 			v = typed_value(d, rc);

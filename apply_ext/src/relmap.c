@@ -203,6 +203,9 @@ map_column(ApplyRelation *rel, int i, Relation localrel)
 
 		getTypeOutputInfo(rc->typid, &fn, &isvarlena);
 		fmgr_info_cxt(fn, &cm->remote_output_fn, rel->local_cxt);
+		getTypeBinaryInputInfo(rc->typid, &fn, &cm->remote_recv_ioparam);
+		if (OidIsValid(fn))
+			fmgr_info_cxt(fn, &cm->remote_recv_fn, rel->local_cxt);
 	}
 }
 

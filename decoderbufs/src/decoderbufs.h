@@ -70,6 +70,7 @@ typedef struct DbufsOptions
 	bool		include_key_flags;
 	bool		include_type_info;
 	bool		exact_values;
+	bool		binary_values;
 	bool		include_truncate;
 	bool		include_messages;
 	bool		skip_empty_xacts;
@@ -116,6 +117,8 @@ typedef struct DbufsColumn
 	bool		typbyval;
 	DbufsEncoding encoding;
 	FmgrInfo	output_fn;		/* valid for encodings that call it */
+	bool		binary_ok;		/* may go in datum_binary */
+	FmgrInfo	send_fn;		/* valid if binary_ok */
 	Decoderbufs__TypeInfo typeinfo; /* format_type text, prebuilt */
 	char	   *name_type_wire; /* DatumMessage column_name and column_type
 								 * fields, encoded (default mode) */
@@ -268,6 +271,7 @@ extern void dbufs_wire_row_message(StringInfo buf,
 
 /* datum.c */
 extern DbufsEncoding dbufs_encoding_for_type(Oid typid);
+extern bool dbufs_binary_ok_for_type(Oid typid);
 extern void dbufs_datum_encode(StringInfo buf, DbufsColumn *col, Datum value,
 							   bool isnull, const DbufsOptions *opts);
 

@@ -51,6 +51,7 @@ static const DbufsOptionDef option_defs[] = {
 	{"include-key-flags", DBUFS_OPT_BOOL, OPT(include_key_flags), 0, 0, true},
 	{"include-type-info", DBUFS_OPT_BOOL, OPT(include_type_info), 0, 0, true},
 	{"exact-values", DBUFS_OPT_BOOL, OPT(exact_values), 0, 0, true},
+	{"binary-values", DBUFS_OPT_BOOL, OPT(binary_values), 0, 0, true},
 	{"include-truncate", DBUFS_OPT_BOOL, OPT(include_truncate), 0, 0, true},
 	{"include-messages", DBUFS_OPT_BOOL, OPT(include_messages), 0, 0, true},
 	{"skip-empty-xacts", DBUFS_OPT_BOOL, OPT(skip_empty_xacts), 0, 0, true},
@@ -148,6 +149,9 @@ apply_compact_defaults(DbufsOptions *opts, const bool *given)
 	def = find_option("include-truncate");
 	if (!given[def - option_defs])
 		opts->include_truncate = true;
+	def = find_option("binary-values");
+	if (!given[def - option_defs])
+		opts->binary_values = true;
 	def = find_option("include-messages");
 	if (!given[def - option_defs])
 		opts->include_messages = true;

@@ -202,6 +202,14 @@ fill_column(DbufsColumn *col, Form_pg_attribute att, MemoryContext cxt)
 	col->encoding = dbufs_encoding_for_type(att->atttypid);
 	getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
 	fmgr_info_cxt(outfn, &col->output_fn, cxt);
+	col->binary_ok = dbufs_binary_ok_for_type(att->atttypid);
+	if (col->binary_ok)
+	{
+		Oid			sendfn;
+
+		getTypeBinaryOutputInfo(att->atttypid, &sendfn, &isvarlena);
+		fmgr_info_cxt(sendfn, &col->send_fn, cxt);
+	}
 
 	decoderbufs__type_info__init(&col->typeinfo);
 	col->typeinfo.modifier =
