@@ -83,10 +83,12 @@ SELECT op,
         FROM msgs x, jsonb_array_elements(x.m->'new_tuple') d, jsonb_object_keys(d) k
         WHERE x.m->>'op' = o.op) AS datum_fields
 FROM (SELECT m->>'op' AS op, min(n) AS first FROM msgs GROUP BY 1) o ORDER BY first;
--- and the row values are those of the table, in column order
+-- and the row values are those of the table, in column order; numeric
+-- goes in its binary send format (binary-values, on in compact mode)
 SELECT a.id, m->'new_tuple'->0->>'datum_int32' = a.id::text
              AND m->'new_tuple'->1->>'datum_string' = a.name
-             AND m->'new_tuple'->2->>'datum_string' IS NOT DISTINCT FROM a.price::text
+             AND m->'new_tuple'->2->>'datum_binary'
+                 IS NOT DISTINCT FROM '\x' || encode(numeric_send(a.price), 'hex')
              AND (m->'new_tuple'->3->>'datum_int64')::numeric
                  IS NOT DISTINCT FROM extract(epoch FROM a.at) * 1000000
              AND m->'new_tuple'->4->>'datum_bytes' = a.tags::text AS values_ok

@@ -134,10 +134,23 @@ ORDER BY 1;
 SELECT count(*) FILTER (WHERE m::text LIKE '%datum_exact%') AS with_exact
 FROM pg_logical_slot_peek_binary_changes('extras', NULL, NULL) p,
      LATERAL (SELECT decoderbufs_to_json(p.data) AS m) x;
--- compact mode always sends it
-SELECT count(*) FILTER (WHERE m::text LIKE '%datum_exact%') AS with_exact
+-- compact mode sends timetz exactly, as its binary send format
+-- (binary-values), or with binary-values off as text in datum_exact
+SELECT m->'new_tuple'->0->'datum_int32' AS id,
+       m->'new_tuple'->1->>'datum_binary' = '\x' || encode(timetz_send(r.t), 'hex') AS binary_ok,
+       m->'new_tuple'->1 ? 'datum_exact' AS with_exact
 FROM pg_logical_slot_peek_binary_changes('extras', NULL, NULL, 'compact', '1') p,
-     LATERAL (SELECT decoderbufs_to_json(p.data) AS m) x;
+     LATERAL (SELECT decoderbufs_to_json(p.data) AS m) x
+JOIN "My Schema"."My Table" r ON r."Id" = (m->'new_tuple'->0->>'datum_int32')::int
+WHERE m->>'op' = 'INSERT' ORDER BY 1;
+SELECT m->'new_tuple'->0->'datum_int32' AS id,
+       (m->'new_tuple'->1->>'datum_exact')::timetz = r.t AS exact_ok,
+       m->'new_tuple'->1 ? 'datum_binary' AS with_binary
+FROM pg_logical_slot_peek_binary_changes('extras', NULL, NULL, 'compact', '1',
+                                         'binary-values', '0') p,
+     LATERAL (SELECT decoderbufs_to_json(p.data) AS m) x
+JOIN "My Schema"."My Table" r ON r."Id" = (m->'new_tuple'->0->>'datum_int32')::int
+WHERE m->>'op' = 'INSERT' ORDER BY 1;
 
 -- include-type-info: on by default (Debezium's new_typeinfo), off on
 -- request; nothing else changes.
