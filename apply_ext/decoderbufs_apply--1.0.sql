@@ -71,6 +71,48 @@ CREATE TABLE @extschema@.conflict_log (
 COMMENT ON TABLE @extschema@.conflict_log IS
 'every conflict met while applying: its type, the policy applied, and both tuples';
 
+-- A subscription applies as its owner.  Members of decoderbufs_apply_admin
+-- write these tables, but only for subscriptions owned by a role they have
+-- the privileges of: otherwise giving a subscription another owner, or
+-- pointing someone else's at another source, would write as that role.
+CREATE FUNCTION @extschema@._check_owner() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    old_owner oid;
+    new_owner oid;
+    name text;
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'subscription' THEN
+        IF TG_OP <> 'INSERT' THEN
+            old_owner := OLD.sub_owner;
+            name := OLD.sub_name;
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            new_owner := NEW.sub_owner;
+            name := NEW.sub_name;
+        END IF;
+    ELSE
+        SELECT s.sub_owner, s.sub_name INTO old_owner, name
+        FROM @extschema@.subscription s
+        WHERE s.sub_id = CASE WHEN TG_OP = 'DELETE' THEN OLD.sub_id ELSE NEW.sub_id END;
+    END IF;
+    IF (old_owner IS NOT NULL AND NOT pg_catalog.pg_has_role(current_user, old_owner, 'USAGE')) OR
+       (new_owner IS NOT NULL AND NOT pg_catalog.pg_has_role(current_user, new_owner, 'USAGE')) THEN
+        RAISE EXCEPTION 'permission denied for decoderbufs_apply subscription "%"', name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A subscription applies as its owner; only its owner (or a member of that role) and superusers may change it, and only to an owner they are a member of.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER check_owner AFTER INSERT OR UPDATE OR DELETE ON @extschema@.subscription
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._check_owner();
+CREATE TRIGGER check_owner AFTER INSERT OR UPDATE OR DELETE ON @extschema@.table_policy
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._check_owner();
+
 -- dump the user-filled tables with pg_dump
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.subscription', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.table_policy', '');
@@ -113,7 +155,8 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT insert_exists bigint, OUT update_missing bigint,
     OUT update_exists bigint, OUT delete_missing bigint,
     OUT retry_count integer, OUT next_retry timestamptz,
-    OUT last_error text, OUT last_error_time timestamptz)
+    OUT last_error text, OUT last_error_hint text, OUT last_error_context text,
+    OUT last_error_time timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -269,6 +312,13 @@ BEGIN
                   HINT = 'Give argument "name" another value, or drop the existing subscription with decoderbufs_apply.drop_subscription().';
     END IF;
 
+    -- The slot first, before this transaction writes anything: creating a
+    -- slot waits for every transaction that has written, this one included
+    -- when the source is this very server.
+    IF create_slot THEN
+        PERFORM @extschema@._create_slot(conninfo, slot);
+    END IF;
+
     id := nextval('@extschema@.subscription_id_seq');
     INSERT INTO @extschema@.subscription
         (sub_id, sub_name, sub_owner, sub_enabled, sub_conninfo, sub_slot_name,
@@ -277,10 +327,6 @@ BEGIN
     VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
             'decoderbufs_apply_' || id, conflict_policy, only_local, replica_role,
             include_list, exclude_list);
-
-    IF create_slot THEN
-        PERFORM @extschema@._create_slot(conninfo, slot);
-    END IF;
     PERFORM @extschema@._wakeup(id, false);
     RETURN id;
 END
@@ -463,7 +509,8 @@ SELECT s.sub_name AS subscription,
             ELSE 0 END::float8 AS lag_seconds,
        w.inserted, w.updated, w.deleted, w.truncated, w.transactions,
        w.insert_exists, w.update_missing, w.update_exists, w.delete_missing,
-       w.last_error, w.last_error_time, w.retry_count, w.next_retry,
+       w.last_error, w.last_error_hint, w.last_error_context,
+       w.last_error_time, w.retry_count, w.next_retry,
        w.last_receive_time, w.last_applied_time,
        s.sub_slot_name AS slot_name,
        s.sub_conflict_policy AS conflict_policy,

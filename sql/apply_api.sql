@@ -276,7 +276,11 @@ RESET ROLE;
 -- A member of decoderbufs_apply_admin manages subscriptions.
 CREATE ROLE regress_apply_admin NOLOGIN IN ROLE decoderbufs_apply_admin;
 SET ROLE regress_apply_admin;
+-- a non-superuser's connection string must carry a password: without one
+-- the server's own OS user would authenticate it
 SELECT decoderbufs_apply.create_subscription('by_admin', 'host=source.invalid dbname=app',
+    create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('by_admin', 'host=source.invalid dbname=app password=secret',
     create_slot => false, enabled => false) IS NOT NULL AS created;
 SELECT decoderbufs_apply.alter_subscription('by_admin', conflict_policy => 'ignore', tables => '{public.*}');
 SELECT decoderbufs_apply.set_table_policy('by_admin', 'public.t', 'overwrite');
@@ -294,11 +298,19 @@ SELECT * FROM api_subs WHERE name = 'by_admin';
 SELECT * FROM api_policies;
 SET ROLE regress_apply_admin;
 -- the argument checks apply to it as to a superuser
-SELECT decoderbufs_apply.create_subscription('by_admin', 'dbname=app', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('by_admin', 'dbname=app password=x', create_slot => false, enabled => false);
 SELECT decoderbufs_apply.create_subscription('Bad', 'dbname=app', create_slot => false, enabled => false);
 SELECT decoderbufs_apply.drop_subscription('by_admin', drop_slot => false);
+-- a subscription applies as its owner: an admin cannot change one owned by
+-- a role it is not a member of, nor give its own to another owner
 SELECT decoderbufs_apply.drop_subscription('api_sub', drop_slot => false);
-SELECT sub_name FROM decoderbufs_apply.subscription;
+SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'overwrite');
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.t', 'ignore');
+SELECT decoderbufs_apply.create_subscription('by_admin2', 'host=source.invalid dbname=app password=secret',
+    create_slot => false, enabled => false) IS NOT NULL AS created;
+UPDATE decoderbufs_apply.subscription SET sub_owner = 10::oid::regrole WHERE sub_name = 'by_admin2';
+SELECT sub_name FROM decoderbufs_apply.subscription ORDER BY 1;
+SELECT decoderbufs_apply.drop_subscription('by_admin2', drop_slot => false);
 RESET ROLE;
 
 \set SHOW_CONTEXT errors

@@ -130,6 +130,8 @@ typedef struct ApplyWorkerSlot
 	int			retry_count;
 	TimestampTz next_start_time;
 	char		last_error[APPLY_MAX_ERROR_LEN];
+	char		last_error_hint[APPLY_MAX_ERROR_LEN];
+	char		last_error_context[APPLY_MAX_ERROR_LEN];	/* relation, column, LSN */
 	TimestampTz last_error_time;
 } ApplyWorkerSlot;
 
@@ -203,6 +205,7 @@ extern bool apply_extension_installed(void);
 extern PGconn *apply_stream_connect(const char *conninfo, const char *appname,
 									bool replication);
 extern void apply_stream_disconnect(PGconn *conn);
+extern void apply_stream_check_password(PGconn *conn, bool must_use_password);
 extern PGresult *apply_stream_exec(PGconn *conn, const char *query);
 extern XLogRecPtr apply_stream_create_slot(PGconn *conn, const char *slot_name);
 extern void apply_stream_start(PGconn *conn, ApplySubscription *sub,
@@ -347,6 +350,7 @@ struct ApplyContext
 	uint64		n_conflicts[APPLY_NUM_CONFLICT_TYPES];
 
 	Oid			apply_user;		/* the subscription's owner */
+	bool		owner_is_superuser; /* else its connection needs a password */
 	Oid			worker_user;	/* the worker's own (superuser) identity */
 };
 

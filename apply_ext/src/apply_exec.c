@@ -588,6 +588,19 @@ apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 	decode_new(arel, er, msg, &newtd);
 	have_old = decode_old(arel, er, msg, &oldtd);
 
+	/*
+	 * A table without a key on the source (REPLICA IDENTITY NOTHING, or
+	 * DEFAULT without a primary key) gets no old tuple: the new values
+	 * cannot tell which row changed.
+	 */
+	if (!have_old && arel->nkeys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot apply UPDATE on \"%s.%s\": the source sends no key for it",
+						arel->schema_name, arel->table_name),
+				 errdetail("The source table has REPLICA IDENTITY NOTHING, or DEFAULT without a primary key."),
+				 errhint("Add a primary key to the source table or set its REPLICA IDENTITY FULL, then step over this transaction with decoderbufs_apply.skip_transaction().")));
+
 	/* the search values: the old key or row if sent, else the new row */
 	store_remote(er->otherslot, have_old ? &oldtd : &newtd);
 	if (!find_local_row(er, arel, have_old ? &oldtd : &newtd, er->otherslot,

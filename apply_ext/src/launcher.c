@@ -317,6 +317,8 @@ start_apply_worker(ApplySubscription *sub)
 		LWLockRelease(ApplyShared->lock);
 		return;					/* still backing off */
 	}
+	/* the new worker reads the configuration as it is now */
+	s->restart_requested = false;
 	slotno = s - ApplyShared->workers;
 	s->state = APPLY_STATE_STARTING;
 	LWLockRelease(ApplyShared->lock);
@@ -336,6 +338,9 @@ start_apply_worker(ApplySubscription *sub)
 		s->state = APPLY_STATE_WAITING_RETRY;
 		strlcpy(s->last_error, "no background worker slot free (max_worker_processes)",
 				sizeof(s->last_error));
+		strlcpy(s->last_error_hint, "Increase max_worker_processes.",
+				sizeof(s->last_error_hint));
+		s->last_error_context[0] = '\0';
 		s->last_error_time = GetCurrentTimestamp();
 		s->next_start_time = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														 apply_restart_delay_min);
@@ -363,9 +368,11 @@ stop_unwanted(List *subs)
 		foreach(lc, subs)
 			if (((ApplySubscription *) lfirst(lc))->id == mw->subid)
 				wanted = true;
-		LWLockAcquire(ApplyShared->lock, LW_SHARED);
+		/* a restart request is served once: by stopping this worker */
+		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
 		restart = ApplyShared->workers[mw->slotno].restart_requested ||
 			ApplyShared->workers[mw->slotno].hold;
+		ApplyShared->workers[mw->slotno].restart_requested = false;
 		LWLockRelease(ApplyShared->lock);
 		if (!wanted || restart)
 		{

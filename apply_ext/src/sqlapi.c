@@ -86,6 +86,7 @@ apply_sql_check_conninfo(PG_FUNCTION_ARGS)
 	char	   *conninfo = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *err = NULL;
 	PQconninfoOption *opts;
+	bool		has_password = false;
 
 	opts = PQconninfoParse(conninfo, &err);
 	if (opts == NULL)
@@ -101,6 +102,8 @@ apply_sql_check_conninfo(PG_FUNCTION_ARGS)
 	}
 	for (PQconninfoOption *o = opts; o->keyword; o++)
 	{
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL && o->val[0] != '\0')
+			has_password = true;
 		if (strcmp(o->keyword, "replication") == 0 && o->val != NULL)
 		{
 			PQconninfoFree(opts);
@@ -111,6 +114,16 @@ apply_sql_check_conninfo(PG_FUNCTION_ARGS)
 		}
 	}
 	PQconninfoFree(opts);
+
+	/*
+	 * Without a password, the server's own OS user would authenticate the
+	 * connection (trust, peer, ~/.pgpass): only superusers may rely on that.
+	 */
+	if (!has_password && !superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("Non-superusers must provide a password in the connection string.")));
 	PG_RETURN_VOID();
 }
 
@@ -125,6 +138,7 @@ with_connection(const char *conninfo, const char *slot,
 	PG_TRY();
 	{
 		conn = apply_stream_connect(conninfo, "decoderbufs_apply", true);
+		apply_stream_check_password(conn, !superuser());
 		result = f(conn, slot);
 	}
 	PG_FINALLY();
@@ -135,6 +149,21 @@ with_connection(const char *conninfo, const char *slot,
 	return result;
 }
 
+/*
+ * Creating or dropping a slot on the source cannot be undone by a rollback:
+ * like CREATE and DROP SUBSCRIPTION, refuse to do it in a transaction block.
+ */
+static void
+prevent_in_transaction_block(const char *what)
+{
+	if (IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run inside a transaction block", what),
+				 errdetail("A replication slot on the source is created or dropped at once; a rollback could not undo it."),
+				 errhint("Call it on its own, outside BEGIN ... COMMIT.")));
+}
+
 /* _create_slot(conninfo text, slot_name text) RETURNS pg_lsn */
 Datum
 apply_sql_create_slot(PG_FUNCTION_ARGS)
@@ -143,6 +172,7 @@ apply_sql_create_slot(PG_FUNCTION_ARGS)
 	char	   *slot = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	check_caller();
+	prevent_in_transaction_block("create_subscription with create_slot => true");
 	PG_RETURN_LSN(with_connection(conninfo, slot, apply_stream_create_slot));
 }
 
@@ -183,6 +213,7 @@ apply_sql_drop_slot(PG_FUNCTION_ARGS)
 	char	   *slot = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	check_caller();
+	prevent_in_transaction_block("drop_subscription with drop_slot => true");
 	drop_missing_ok = PG_GETARG_BOOL(2);
 	(void) with_connection(conninfo, slot, drop_slot);
 	PG_RETURN_VOID();
@@ -356,7 +387,7 @@ state_name(ApplyWorkerState state)
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 22
+#define STATUS_COLUMNS 24
 
 /*
  * _worker_status() RETURNS SETOF record: the shared status of this
@@ -408,6 +439,10 @@ apply_sql_worker_status(PG_FUNCTION_ARGS)
 		TS_OR_NULL(s.next_start_time);
 		nulls[n] = (s.last_error[0] == '\0');
 		values[n++] = CStringGetTextDatum(s.last_error);
+		nulls[n] = (s.last_error_hint[0] == '\0');
+		values[n++] = CStringGetTextDatum(s.last_error_hint);
+		nulls[n] = (s.last_error_context[0] == '\0');
+		values[n++] = CStringGetTextDatum(s.last_error_context);
 		TS_OR_NULL(s.last_error_time);
 		Assert(n == STATUS_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

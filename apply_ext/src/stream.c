@@ -78,7 +78,7 @@ hint_for(const char *msg)
 	if (strstr(msg, "replication slot") && strstr(msg, "does not exist"))
 		return "The slot is gone from the source. Drop the subscription and create it again with create_slot => true.";
 	if (strstr(msg, "Connection refused") || strstr(msg, "could not translate host name") ||
-		strstr(msg, "timeout expired"))
+		strstr(msg, "timeout expired") || strstr(msg, "Is the server running"))
 		return "Check that the source server runs and that host and port in the connection string are right.";
 	return NULL;
 }
@@ -156,6 +156,21 @@ apply_stream_connect(const char *conninfo, const char *appname, bool replication
 	}
 	PQsetNoticeProcessor(conn, notice_to_debug, NULL);
 	return conn;
+}
+
+/*
+ * A connection made for a non-superuser must have authenticated with a
+ * password: without one, the server's own OS user opened it.
+ */
+void
+apply_stream_check_password(PGconn *conn, bool must_use_password)
+{
+	if (must_use_password && !PQconnectionUsedPassword(conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required"),
+				 errdetail("A subscription owned by a non-superuser cannot connect if the source does not ask for a password."),
+				 errhint("Make the source ask this user for a password (pg_hba.conf), or have a superuser own the subscription.")));
 }
 
 void

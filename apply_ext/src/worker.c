@@ -595,6 +595,7 @@ run_worker(ApplyContext *actx)
 
 	set_state(APPLY_STATE_CONNECTING);
 	conn = apply_stream_connect(actx->sub->conninfo, actx->sub->name, true);
+	apply_stream_check_password(conn, !actx->owner_is_superuser);
 	apply_stream_start(conn, actx->sub, startpos);
 	set_state(APPLY_STATE_STREAMING);
 	ereport(LOG,
@@ -615,6 +616,10 @@ record_error(ErrorData *edata)
 	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
 	strlcpy(MySlot->last_error, edata->message ? edata->message : "unknown error",
 			sizeof(MySlot->last_error));
+	strlcpy(MySlot->last_error_hint, edata->hint ? edata->hint : "",
+			sizeof(MySlot->last_error_hint));
+	strlcpy(MySlot->last_error_context, edata->context ? edata->context : "",
+			sizeof(MySlot->last_error_context));
 	MySlot->last_error_time = GetCurrentTimestamp();
 	MySlot->state = APPLY_STATE_WAITING_RETRY;
 	LWLockRelease(ApplyShared->lock);
@@ -676,6 +681,7 @@ apply_worker_main(Datum main_arg)
 			actx->sub = apply_catalog_get_subscription(MySlot->subid, false);
 			MemoryContextSwitchTo(old);
 		}
+		actx->owner_is_superuser = superuser_arg(actx->sub->owner);
 		CommitTransactionCommand();
 		actx->apply_user = actx->sub->owner;
 		pgstat_report_appname(actx->sub->name);

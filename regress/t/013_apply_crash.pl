@@ -309,11 +309,7 @@ for my $i (1 .. 5)
 }
 my $stops = () = slurp_file($target->logfile, $log_off) =~
   /terminating background worker "decoderbufs_apply worker" due to administrator command/g;
-TODO:
-{
-	local $TODO = 'bug: the manager stops the new worker again while restart_requested is still set (launcher.c stop_unwanted)';
-	is($stops, 5, '(e) five restart requests stop the worker five times');
-}
+is($stops, 5, '(e) five restart requests stop the worker five times');
 check_equal('(e) restarts on configuration changes');
 
 # ---- the origin's progress ----

@@ -228,12 +228,8 @@ like($e->{context}, qr/during "INSERT" for relation "public.conv" column "x" in 
 	'(c) the log\'s context names relation and column');
 # what the status view shows about the error, in whatever column
 my $status_row = tgt("SELECT to_jsonb(s)::text FROM decoderbufs_apply.subscription_status s WHERE subscription = 's'");
-TODO:
-{
-	local $TODO = 'bug: the status view keeps only the error message, not the context naming relation and column';
-	ok(index($status_row, 'public.conv') >= 0 && index($status_row, '\\"x\\"') >= 0,
-		'(c) the status view names the relation and the column');
-}
+ok(index($status_row, 'public.conv') >= 0 && index($status_row, '\\"x\\"') >= 0,
+	'(c) the status view names the relation and the column');
 is(markers(30), '0', '(c) nothing applied');
 tgt('ALTER TABLE conv ALTER x TYPE text');
 sync();
@@ -266,12 +262,8 @@ is(markers(40), '2', '(d) DELETE: after skip_transaction the next transaction ap
 $off = log_offset();
 failing_txn(50, "UPDATE rin SET id = 20, v = 'moved' WHERE id = 2");
 $err = wait_for_error('s', qr/rin/, 2);
-TODO:
-{
-	local $TODO = 'bug: UPDATE without an old key looks the row up by its new values (a misleading update_missing, or a wrong row)';
-	is($err, 'cannot apply UPDATE on "public.rin": the source sends no key for it',
-		'(d) UPDATE: last_error says the source sends no key');
-}
+is($err, 'cannot apply UPDATE on "public.rin": the source sends no key for it',
+	'(d) UPDATE: last_error says the source sends no key');
 is(markers(50), '0', '(d) UPDATE: nothing applied');
 $e = find_error($target, $off, qr/rin/);
 tgt("UPDATE rin SET id = 20, v = 'moved' WHERE id = 2; INSERT INTO marker VALUES (50)");
@@ -371,12 +363,8 @@ $err = wait_for_error('e_port', qr/No such file or directory/, 1);
 like($err, qr/^could not connect to the source: connection to server on socket ".*\.s\.PGSQL\.$free_port" failed: No such file or directory/,
 	'(e) no server on the socket: last_error');
 $e = find_error($target, $off, qr/No such file or directory/);
-TODO:
-{
-	local $TODO = 'bug: hint_for() knows "Connection refused" but not a Unix socket that is not there';
-	is($e->{hint}, 'Check that the source server runs and that host and port in the connection string are right.',
-		'(e) no server on the socket: the hint names host and port');
-}
+is($e->{hint}, 'Check that the source server runs and that host and port in the connection string are right.',
+	'(e) no server on the socket: the hint names host and port');
 tgt("SELECT decoderbufs_apply.drop_subscription('e_port', drop_slot => false)");
 
 # a source user without the REPLICATION attribute
@@ -578,22 +566,14 @@ tgt('REVOKE INSERT ON priv_t FROM sub_admin');
 ($ret, $out, $stderr) = as_role('sub_admin',
 	"UPDATE decoderbufs_apply.subscription SET sub_owner = 'postgres' WHERE sub_name = 'g_priv'");
 my $owner_changed = tgt("SELECT sub_owner = 'postgres'::regrole FROM decoderbufs_apply.subscription WHERE sub_name = 'g_priv'");
-TODO:
-{
-	local $TODO = 'bug: decoderbufs_apply_admin may UPDATE sub_owner, and the worker then applies as that role';
-	is($owner_changed, 'f', '(g) a member of decoderbufs_apply_admin cannot make a superuser own its subscription');
-}
+is($owner_changed, 'f', '(g) a member of decoderbufs_apply_admin cannot make a superuser own its subscription');
 as_role('sub_admin', "SELECT decoderbufs_apply.alter_subscription('g_priv', conflict_policy => 'fail')");
 src("INSERT INTO priv_t VALUES (3, 'three')");
 poll_until($target, q{SELECT EXISTS (SELECT FROM priv_t WHERE id = 3)
 	OR (SELECT last_error = 'permission denied for table priv_t' AND retry_count >= 1
 		FROM decoderbufs_apply.subscription_status WHERE subscription = 'g_priv')}, 30);
-TODO:
-{
-	local $TODO = 'bug: decoderbufs_apply_admin may UPDATE sub_owner, and the worker then applies as that role';
-	is(tgt('SELECT count(*) FROM priv_t WHERE id = 3'), '0',
-		'(g) so the row is not written without the real owner\'s INSERT privilege');
-}
+is(tgt('SELECT count(*) FROM priv_t WHERE id = 3'), '0',
+	'(g) so the row is not written without the real owner\'s INSERT privilege');
 tgt(q{UPDATE decoderbufs_apply.subscription SET sub_owner = 'sub_admin' WHERE sub_name = 'g_priv';
 	GRANT INSERT ON priv_t TO sub_admin});
 tgt("SELECT decoderbufs_apply.alter_subscription('g_priv', conflict_policy => 'fail')");
@@ -602,22 +582,14 @@ is(tgt('SELECT count(*) FROM priv_t'), '3', '(g) back with its real owner, the s
 
 ($ret, $out, $stderr) = as_role('sub_admin',
 	"SELECT decoderbufs_apply.alter_subscription('s', conflict_policy => 'fail')");
-TODO:
-{
-	local $TODO = 'bug: any member of decoderbufs_apply_admin may alter (and drop) subscriptions owned by others, superusers included';
-	isnt($ret, 0, '(g) a member of decoderbufs_apply_admin cannot alter a subscription a superuser owns');
-}
+isnt($ret, 0, '(g) a member of decoderbufs_apply_admin cannot alter a subscription a superuser owns');
 
 # A non-superuser must not make the server connect as itself: without a
 # password in the connection string, the server's own OS user and its
 # trust or peer authentication would open the connection.
 ($ret, $out, $stderr) = as_role('sub_admin',
 	"SELECT decoderbufs_apply.create_subscription('g_nopw', 'host=$sock port=$port dbname=postgres user=postgres', create_slot => false, enabled => false)");
-TODO:
-{
-	local $TODO = 'bug: a non-superuser may create a subscription whose connection needs no password (core requires password_required)';
-	isnt($ret, 0, '(g) a non-superuser cannot use a connection string without a password');
-}
+isnt($ret, 0, '(g) a non-superuser cannot use a connection string without a password');
 tgt("SELECT decoderbufs_apply.drop_subscription('g_nopw', drop_slot => false)") if $ret == 0;
 
 $target->stop;
