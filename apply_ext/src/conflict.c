@@ -95,6 +95,17 @@ apply_policy_from_name(const char *name)
 	return APPLY_POLICY_FAIL;	/* keep compiler quiet */
 }
 
+/* A non-NULL value's text, by its type's output function. */
+static char *
+value_text(Oid typid, Datum value)
+{
+	Oid			outfn;
+	bool		isvarlena;
+
+	getTypeOutputInfo(typid, &outfn, &isvarlena);
+	return OidOutputFunctionCall(outfn, value);
+}
+
 /*
  * A slot's columns as a JSON object of text values (NULL as null).  Exact
  * whatever the type, and readable.
@@ -126,13 +137,7 @@ slot_to_json(TupleTableSlot *slot)
 		if (slot->tts_isnull[i])
 			appendStringInfoString(&buf, "null");
 		else
-		{
-			Oid			outfn;
-			bool		isvarlena;
-
-			getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
-			escape_json(&buf, OidOutputFunctionCall(outfn, slot->tts_values[i]));
-		}
+			escape_json(&buf, value_text(att->atttypid, slot->tts_values[i]));
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
@@ -169,13 +174,7 @@ key_to_text(ApplyRelation *arel, TupleTableSlot *slot)
 		if (slot->tts_isnull[i])
 			appendStringInfoString(&buf, "null");
 		else
-		{
-			Oid			outfn;
-			bool		isvarlena;
-
-			getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
-			appendStringInfoString(&buf, OidOutputFunctionCall(outfn, slot->tts_values[i]));
-		}
+			appendStringInfoString(&buf, value_text(att->atttypid, slot->tts_values[i]));
 	}
 	appendStringInfoChar(&buf, ')');
 	return buf.data;
@@ -351,16 +350,8 @@ apply_conflict_insert_failed(ApplyContext *actx, Relation rel,
 			int			a = arel->lookup_attnums[k] - 1;
 			Form_pg_attribute att = TupleDescAttr(desc, a);
 
-			if (slots[i]->tts_isnull[a])
-				p->candidate_key[i][k] = NULL;
-			else
-			{
-				Oid			outfn;
-				bool		isvarlena;
-
-				getTypeOutputInfo(att->atttypid, &outfn, &isvarlena);
-				p->candidate_key[i][k] = OidOutputFunctionCall(outfn, slots[i]->tts_values[a]);
-			}
+			p->candidate_key[i][k] = slots[i]->tts_isnull[a] ? NULL :
+				value_text(att->atttypid, slots[i]->tts_values[a]);
 		}
 	}
 	p->remote_json = p->candidate_remote[0];

@@ -11,9 +11,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Exporter 'import';
+use Time::HiRes ();
 
 our @EXPORT = qw(new_node server_has_setting protoc_decode subscribe wait_for_sync
-  table_rows status);
+  table_rows status poll_until);
 
 my %has_setting;
 
@@ -105,6 +106,21 @@ sub status
 	my ($node, $sub, $column) = @_;
 	return $node->safe_psql('postgres',
 		"SELECT $column FROM decoderbufs_apply.subscription_status WHERE subscription = '$sub'");
+}
+
+# Poll a query until it returns 't', for at most $secs seconds (default 60):
+# a failure must not hang the suite.  Returns whether it did.
+sub poll_until
+{
+	my ($node, $query, $secs) = @_;
+	my $deadline = time() + ($secs // 60);
+	while (time() < $deadline)
+	{
+		my ($ret, $out) = $node->psql('postgres', $query);
+		return 1 if $ret == 0 && $out eq 't';
+		Time::HiRes::usleep(100_000);
+	}
+	return 0;
 }
 
 1;

@@ -52,20 +52,6 @@ my $origin = $target->safe_psql('postgres',
 sub src { return $source->safe_psql('postgres', $_[0]); }
 sub tgt { return $target->safe_psql('postgres', $_[0]); }
 
-# Poll for at most $secs seconds (a failure must not hang the suite).
-sub poll_until
-{
-	my ($node, $query, $secs) = @_;
-	my $deadline = time() + ($secs // 60);
-	while (time() < $deadline)
-	{
-		my ($ret, $out) = $node->psql('postgres', $query);
-		return 1 if $ret == 0 && $out eq 't';
-		usleep(100_000);
-	}
-	return 0;
-}
-
 sub worker_pid
 {
 	return tgt("SELECT pid FROM decoderbufs_apply.subscription_status WHERE subscription = 'crash'");

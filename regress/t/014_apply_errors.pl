@@ -28,20 +28,6 @@ my $target = new_node('target', apply => 1,
 sub src { return $source->safe_psql('postgres', $_[0]); }
 sub tgt { return $target->safe_psql('postgres', $_[0]); }
 
-# Poll for at most $secs seconds (a failure must not hang the suite).
-sub poll_until
-{
-	my ($node, $query, $secs) = @_;
-	my $deadline = time() + ($secs // 60);
-	while (time() < $deadline)
-	{
-		my ($ret, $out) = $node->psql('postgres', $query);
-		return 1 if $ret == 0 && $out eq 't';
-		usleep(100_000);
-	}
-	return 0;
-}
-
 # Wait until subscription $sub failed at least $retries times with a
 # last_error matching $re; return last_error (whatever it is at the end).
 sub wait_for_error
