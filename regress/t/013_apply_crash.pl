@@ -250,7 +250,10 @@ while (time() < $deadline)
 		round(extract(epoch FROM next_retry - last_error_time) * 1000), last_error
 		FROM decoderbufs_apply.subscription_status});
 	($state, $count, $delay, $error) = split /\|/, $st, 4;
-	$delay_at{$count} = $delay if $state eq 'waiting_retry' && $delay ne '';
+	# between the worker's error and the manager's new schedule, next_retry
+	# still holds the previous (past) one: only a schedule after the error
+	# counts
+	$delay_at{$count} = $delay if $state eq 'waiting_retry' && $delay ne '' && $delay > 0;
 	last if $count >= 7 && $state eq 'waiting_retry';
 	usleep(50_000);
 }
