@@ -13,8 +13,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use DbufsTest;
 
+# (no autovacuum: an ANALYZE in the quiet window below would write WAL)
 my @conf = ('decoderbufs_apply.restart_delay_min = 100',
-			'decoderbufs_apply.restart_delay_max = 1000');
+			'decoderbufs_apply.restart_delay_max = 1000',
+			'autovacuum = off');
 my $a = new_node('node_a', apply => 1, conf => \@conf);
 my $b = new_node('node_b', apply => 1, conf => \@conf);
 
