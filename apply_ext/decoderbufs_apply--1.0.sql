@@ -156,7 +156,7 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT update_exists bigint, OUT delete_missing bigint,
     OUT retry_count integer, OUT next_retry timestamptz,
     OUT last_error text, OUT last_error_hint text, OUT last_error_context text,
-    OUT last_error_time timestamptz)
+    OUT last_error_time timestamptz, OUT source_system_id text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -512,6 +512,7 @@ SELECT s.sub_name AS subscription,
        w.last_error, w.last_error_hint, w.last_error_context,
        w.last_error_time, w.retry_count, w.next_retry,
        w.last_receive_time, w.last_applied_time,
+       w.source_system_id,
        s.sub_slot_name AS slot_name,
        s.sub_conflict_policy AS conflict_policy,
        s.sub_only_local AS only_local

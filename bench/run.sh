@@ -93,10 +93,13 @@ if [ "${SKIP_APPLY:-0}" != 1 ]; then
     stamp=$(date +%Y%m%dT%H%M%S)
     APPLY_ENGINES=${APPLY_ENGINES:-"native pglogical ext"}
     APPLY_EXT_HOOK=$HERE/hooks/decoderbufs_apply.sh ENGINES=$APPLY_ENGINES \
-        TESTS="backlog live" RUN_ID=apply-large-$stamp "$HERE/apply_bench.sh"
+        TESTS="backlog live" N_INS=${APPLY_LARGE_INS:-500000} \
+        N_UPD=${APPLY_LARGE_UPD:-200000} TX_ROWS=50000 \
+        RUN_ID=apply-large-$stamp "$HERE/apply_bench.sh" || echo "apply_bench.sh (large) failed"
     APPLY_EXT_HOOK=$HERE/hooks/decoderbufs_apply.sh ENGINES=$APPLY_ENGINES \
         TESTS="backlog live" TX_ROWS=1 N_INS=${APPLY_SINGLE_INS:-50000} \
-        N_UPD=${APPLY_SINGLE_UPD:-20000} RUN_ID=apply-single-$stamp "$HERE/apply_bench.sh"
+        N_UPD=${APPLY_SINGLE_UPD:-20000} RUN_ID=apply-single-$stamp \
+        "$HERE/apply_bench.sh" || echo "apply_bench.sh (single-row) failed"
     python3 "$HERE/apply_report.py" "$RESULTS_DIR/apply_raw.csv" \
         "$RESULTS_DIR/apply_report.md" apply-large-$stamp apply-single-$stamp
     "$HERE/apply_memory.sh"

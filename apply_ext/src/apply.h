@@ -129,6 +129,8 @@ typedef struct ApplyWorkerSlot
 
 	int			retry_count;
 	TimestampTz next_start_time;
+	char		source_system_id[32];	/* IDENTIFY_SYSTEM's systemid */
+	TimeLineID	source_timeline;
 	char		last_error[APPLY_MAX_ERROR_LEN];
 	char		last_error_hint[APPLY_MAX_ERROR_LEN];
 	char		last_error_context[APPLY_MAX_ERROR_LEN];	/* relation, column, LSN */
@@ -206,6 +208,7 @@ extern PGconn *apply_stream_connect(const char *conninfo, const char *appname,
 									bool replication);
 extern void apply_stream_disconnect(PGconn *conn);
 extern void apply_stream_check_password(PGconn *conn, bool must_use_password);
+extern char *apply_stream_identify(PGconn *conn, TimeLineID *timeline);
 extern PGresult *apply_stream_exec(PGconn *conn, const char *query);
 extern XLogRecPtr apply_stream_create_slot(PGconn *conn, const char *slot_name);
 extern void apply_stream_start(PGconn *conn, ApplySubscription *sub,

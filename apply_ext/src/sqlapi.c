@@ -387,7 +387,7 @@ state_name(ApplyWorkerState state)
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 24
+#define STATUS_COLUMNS 25
 
 /*
  * _worker_status() RETURNS SETOF record: the shared status of this
@@ -444,6 +444,8 @@ apply_sql_worker_status(PG_FUNCTION_ARGS)
 		nulls[n] = (s.last_error_context[0] == '\0');
 		values[n++] = CStringGetTextDatum(s.last_error_context);
 		TS_OR_NULL(s.last_error_time);
+		nulls[n] = (s.source_system_id[0] == '\0');
+		values[n++] = CStringGetTextDatum(s.source_system_id);
 		Assert(n == STATUS_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -261,6 +261,32 @@ apply_stream_create_slot(PGconn *conn, const char *slot_name)
 	return lsn;
 }
 
+/*
+ * IDENTIFY_SYSTEM: the source's system identifier (returned) and timeline.
+ * It also proves the connection is a logical replication connection to a
+ * database.
+ */
+char *
+apply_stream_identify(PGconn *conn, TimeLineID *timeline)
+{
+	PGresult   *res = apply_stream_exec(conn, "IDENTIFY_SYSTEM");
+	char	   *sysid;
+
+	check_result(conn, res, PGRES_TUPLES_OK, "identify the source system");
+	if (PQntuples(res) != 1 || PQnfields(res) < 4 || PQgetisnull(res, 0, 3))
+	{
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected IDENTIFY_SYSTEM result from the source"),
+				 errdetail("A logical replication connection to a database was expected.")));
+	}
+	sysid = pstrdup(PQgetvalue(res, 0, 0));
+	*timeline = (TimeLineID) strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return sysid;
+}
+
 /* Append one plugin option to a START_REPLICATION command. */
 static void
 append_option(StringInfo cmd, bool *first, const char *name, const char *value)

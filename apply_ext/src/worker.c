@@ -596,6 +596,15 @@ run_worker(ApplyContext *actx)
 	set_state(APPLY_STATE_CONNECTING);
 	conn = apply_stream_connect(actx->sub->conninfo, actx->sub->name, true);
 	apply_stream_check_password(conn, !actx->owner_is_superuser);
+	{
+		TimeLineID	tli;
+		char	   *sysid = apply_stream_identify(conn, &tli);
+
+		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+		strlcpy(MySlot->source_system_id, sysid, sizeof(MySlot->source_system_id));
+		MySlot->source_timeline = tli;
+		LWLockRelease(ApplyShared->lock);
+	}
 	apply_stream_start(conn, actx->sub, startpos);
 	set_state(APPLY_STATE_STREAMING);
 	ereport(LOG,

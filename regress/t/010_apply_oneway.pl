@@ -168,6 +168,11 @@ my $st = $target->safe_psql('postgres', q{
 	FROM decoderbufs_apply.subscription_status WHERE subscription = 'oneway'});
 is($st, 'streaming|18|7|2|3|t|0|t|t', 'the status view shows a healthy, caught-up subscription');
 
+# the worker identified the source (IDENTIFY_SYSTEM)
+is(status($target, 'oneway', 'source_system_id'),
+	$source->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()'),
+	'the status view shows the source\'s system identifier');
+
 # writes carry the subscription's origin on the target
 $target->safe_psql('postgres', 'SELECT 1');
 ok($target->safe_psql('postgres', q{
