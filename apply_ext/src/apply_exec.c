@@ -33,6 +33,8 @@
  */
 #include "apply.h"
 
+#include "access/genam.h"
+#include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -51,6 +53,8 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "storage/lmgr.h"
 
 /* Buffer limits of multi-inserts, those of COPY FROM. */
 #define MAX_BUFFERED_ROWS	1000
@@ -74,6 +78,13 @@ typedef struct ExecRel
 	Size		buffered_bytes;
 	int			nslots;
 	TupleTableSlot **buffer;	/* MAX_BUFFERED_ROWS, created on demand */
+
+	/* the lookup index, opened once, with its scan and scan keys */
+	Relation	lookup_idx;
+	IndexScanDesc lookup_scan;
+	SnapshotData lookup_snap;	/* dirty: sees in-progress changes */
+	int			nlookup_keys;
+	ScanKeyData lookup_keys[INDEX_MAX_KEYS];
 } ExecRel;
 
 static HTAB *exec_rels = NULL;	/* lives in TopTransactionContext */
@@ -155,11 +166,124 @@ exec_open(ExecRel *er, ApplyRelation *arel)
 	er->buffered_bytes = 0;
 	er->nslots = 0;
 	er->buffer = NULL;
+	er->lookup_idx = NULL;
+	er->lookup_scan = NULL;
+}
+
+/*
+ * Open the lookup index and prepare its equality scan keys, once per
+ * relation per transaction: a lookup then only sets the key values.
+ */
+static void
+lookup_prepare(ExecRel *er)
+{
+	Relation	idx;
+
+	er->lookup_idx = idx = index_open(er->arel->lookup_index, RowExclusiveLock);
+	er->nlookup_keys = IndexRelationGetNumberOfKeyAttributes(idx);
+	for (int k = 0; k < er->nlookup_keys; k++)
+	{
+		Oid			optype = idx->rd_opcintype[k];
+		Oid			op = get_opfamily_member(idx->rd_opfamily[k], optype, optype,
+											 BTEqualStrategyNumber);
+
+		if (!OidIsValid(op))
+			elog(ERROR, "missing equality operator for type %u in operator family %u",
+				 optype, idx->rd_opfamily[k]);
+		ScanKeyInit(&er->lookup_keys[k], k + 1, BTEqualStrategyNumber,
+					get_opcode(op), (Datum) 0);
+		er->lookup_keys[k].sk_collation = idx->rd_indcollation[k];
+	}
+	InitDirtySnapshot(er->lookup_snap);
+	er->lookup_scan = index_beginscan(er->rel, idx, &er->lookup_snap,
+									  er->nlookup_keys, 0);
+}
+
+/*
+ * Find the row whose lookup-index key equals searchslot's, wait for any
+ * transaction changing it, and lock it into outslot.  A NULL key matches
+ * nothing, as in a unique index.
+ */
+static bool
+lookup_row(ExecRel *er, TupleTableSlot *searchslot, TupleTableSlot *outslot)
+{
+	Relation	idx;
+	bool		found;
+
+	if (er->lookup_scan == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		lookup_prepare(er);
+		MemoryContextSwitchTo(old);
+	}
+	idx = er->lookup_idx;
+	slot_getallattrs(searchslot);
+	for (int k = 0; k < er->nlookup_keys; k++)
+	{
+		AttrNumber	a = idx->rd_index->indkey.values[k];
+
+		if (searchslot->tts_isnull[a - 1])
+			return false;
+		er->lookup_keys[k].sk_argument = searchslot->tts_values[a - 1];
+		er->lookup_keys[k].sk_flags = 0;
+	}
+
+retry:
+	found = false;
+	index_rescan(er->lookup_scan, er->lookup_keys, er->nlookup_keys, NULL, 0);
+	if (index_getnext_slot(er->lookup_scan, ForwardScanDirection, outslot))
+	{
+		TransactionId xwait;
+
+		found = true;
+		ExecMaterializeSlot(outslot);
+		xwait = TransactionIdIsValid(er->lookup_snap.xmin) ?
+			er->lookup_snap.xmin : er->lookup_snap.xmax;
+		if (TransactionIdIsValid(xwait))
+		{
+			/* another transaction is changing the row: let it finish */
+			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+			goto retry;
+		}
+	}
+	if (found)
+	{
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		PushActiveSnapshot(GetLatestSnapshot());
+		res = table_tuple_lock(er->rel, &outslot->tts_tid, GetLatestSnapshot(),
+							   outslot, GetCurrentCommandId(false),
+							   LockTupleExclusive, LockWaitBlock, 0, &tmfd);
+		PopActiveSnapshot();
+		switch (res)
+		{
+			case TM_Ok:
+				break;
+			case TM_Updated:
+			case TM_Deleted:
+				/* changed under us since the scan: look again */
+				goto retry;
+			case TM_Invisible:
+				elog(ERROR, "attempted to lock invisible tuple");
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+				break;
+		}
+	}
+	return found;
 }
 
 static void
 exec_close(ExecRel *er)
 {
+	if (er->lookup_scan != NULL)
+	{
+		index_endscan(er->lookup_scan);
+		index_close(er->lookup_idx, NoLock);
+	}
 	EvalPlanQualEnd(&er->epq);
 	AfterTriggerEndQuery(er->estate);
 	ExecCloseIndices(er->rri);
@@ -295,9 +419,7 @@ find_local_row(ExecRel *er, ApplyRelation *arel, ApplyTupleData *td,
 								a > 0 ? NameStr(TupleDescAttr(RelationGetDescr(er->rel), a - 1)->attname) : "(expression)"),
 						 errhint("Make the target's primary key (or replica identity index) use the source's key columns, or set REPLICA IDENTITY FULL on the source.")));
 		}
-		return RelationFindReplTupleByIndex(er->rel, arel->lookup_index,
-											LockTupleExclusive, searchslot,
-											outslot);
+		return lookup_row(er, searchslot, outslot);
 	}
 
 	for (int a = 0; a < td->natts; a++)
@@ -517,9 +639,7 @@ apply_exec_insert(ApplyContext *actx, ApplyRelation *arel,
 	{
 		/* the policy acts on an existing row: look for it first */
 		apply_exec_flush(actx);
-		if (RelationFindReplTupleByIndex(er->rel, arel->lookup_index,
-										 LockTupleExclusive, er->remoteslot,
-										 er->localslot))
+		if (lookup_row(er, er->remoteslot, er->localslot))
 		{
 			conflict(actx, APPLY_CONFLICT_INSERT_EXISTS, er, er->remoteslot,
 					 er->localslot, NULL);
@@ -559,9 +679,7 @@ check_new_key(ApplyContext *actx, ExecRel *er)
 	if (!OidIsValid(arel->lookup_index) ||
 		same_key(arel, er->localslot, er->remoteslot))
 		return true;
-	if (!RelationFindReplTupleByIndex(er->rel, arel->lookup_index,
-									  LockTupleExclusive, er->remoteslot,
-									  er->otherslot))
+	if (!lookup_row(er, er->remoteslot, er->otherslot))
 		return true;
 	conflict(actx, APPLY_CONFLICT_UPDATE_EXISTS, er, er->remoteslot,
 			 er->otherslot, er->localslot);
