@@ -85,6 +85,9 @@ typedef struct ExecRel
 	SnapshotData lookup_snap;	/* dirty: sees in-progress changes */
 	int			nlookup_keys;
 	ScanKeyData lookup_keys[INDEX_MAX_KEYS];
+
+	/* defaults of local columns the source does not send, ready to run */
+	ExprState **default_states;
 } ExecRel;
 
 static HTAB *exec_rels = NULL;	/* lives in TopTransactionContext */
@@ -168,6 +171,7 @@ exec_open(ExecRel *er, ApplyRelation *arel)
 	er->buffer = NULL;
 	er->lookup_idx = NULL;
 	er->lookup_scan = NULL;
+	er->default_states = NULL;
 }
 
 /*
@@ -344,12 +348,24 @@ fill_defaults(ExecRel *er, ApplyRelation *arel, TupleTableSlot *slot)
 {
 	ExprContext *econtext = GetPerTupleExprContext(er->estate);
 
+	if (arel->ndefaults == 0)
+		return;
+	/* the expressions are prepared once per relation per transaction */
+	if (er->default_states == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(er->estate->es_query_cxt);
+
+		er->default_states = palloc(sizeof(ExprState *) * arel->ndefaults);
+		for (int i = 0; i < arel->ndefaults; i++)
+			er->default_states[i] = ExecInitExpr(arel->default_exprs[i], NULL);
+		MemoryContextSwitchTo(old);
+	}
 	for (int i = 0; i < arel->ndefaults; i++)
 	{
 		AttrNumber	a = arel->default_attnums[i] - 1;
-		ExprState  *state = ExecInitExpr(arel->default_exprs[i], NULL);
 
-		slot->tts_values[a] = ExecEvalExpr(state, econtext, &slot->tts_isnull[a]);
+		slot->tts_values[a] = ExecEvalExpr(er->default_states[i], econtext,
+										   &slot->tts_isnull[a]);
 	}
 }
 
