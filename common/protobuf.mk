@@ -12,7 +12,7 @@ $(GEN)/decoderbufs.pb-c.c $(GEN)/decoderbufs.pb-c.h: $(PROTO_DIR)/decoderbufs.pr
 	@mkdir -p $(GEN)
 	$(PROTOC_C) --proto_path=$(PROTO_DIR) --c_out=$(GEN) $<
 
-$(GEN)/dbufs_pb_alloc.o: $(COMMON_DIR)/dbufs_pb_alloc.c $(COMMON_DIR)/dbufs_pb_alloc.h
+$(GEN)/%.o: $(COMMON_DIR)/%.c $(COMMON_DIR)/%.h
 	@mkdir -p $(GEN)
 	$(CC) $(CFLAGS) $(CFLAGS_SL) $(CPPFLAGS) -c -o $@ $<
 

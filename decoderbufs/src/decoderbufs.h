@@ -30,6 +30,7 @@
 #include "replication/reorderbuffer.h"
 #include "utils/relcache.h"
 
+#include "dbufs_table_pattern.h"
 #include "decoderbufs.pb-c.h"
 
 /* Version of the wire format this plugin speaks (option proto-version). */
@@ -45,13 +46,6 @@
 /* Microseconds and days between the PostgreSQL epoch (2000) and 1970. */
 #define DBUFS_UNIX_EPOCH_OFFSET_USECS	INT64CONST(946684800000000)
 #define DBUFS_UNIX_EPOCH_OFFSET_DAYS	10957
-
-/* A table-name pattern of include-tables / exclude-tables. */
-typedef struct DbufsTablePattern
-{
-	char	   *schema;			/* NULL matches any schema */
-	char	   *table;
-} DbufsTablePattern;
 
 /* Parsed plugin options; see options.c for names, defaults and meaning. */
 typedef struct DbufsOptions
@@ -189,7 +183,6 @@ typedef struct DbufsTuples
 extern void dbufs_options_parse(DbufsOptions *opts, List *options);
 
 /* table_filter.c */
-extern List *dbufs_table_patterns_parse(const char *option, const char *value);
 extern bool dbufs_table_selected(const DbufsOptions *opts,
 								 const char *schema, const char *table);
 

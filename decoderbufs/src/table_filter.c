@@ -3,181 +3,15 @@
  * table_filter.c
  *		The include-tables and exclude-tables options.
  *
- * A list is comma-separated; each entry is [schema.]table with SQL
- * identifier rules: unquoted parts are folded to lower case and may use the
- * wildcards * (any run of characters) and ? (one character); double-quoted
- * parts keep their case and match literally.  An entry without a schema
- * matches the table in every schema.  A relation is decoded when
- * include-tables is empty or one of its entries matches, and no entry of
- * exclude-tables matches.  The decision is cached per relation (relcache.c),
- * so patterns are matched once per relation, not once per row.
+ * The pattern syntax and matching are in common/dbufs_table_pattern.c.  A
+ * relation is decoded when include-tables is empty or one of its entries
+ * matches, and no entry of exclude-tables matches.  The decision is cached
+ * per relation (relcache.c), so patterns are matched once per relation, not
+ * once per row.
  *
  *-------------------------------------------------------------------------
  */
 #include "decoderbufs.h"
-
-#include "parser/scansup.h"
-
-/*
- * Read one identifier starting at *p into a glob pattern: quoted text is
- * escaped so that it matches literally.  Returns NULL at a syntax error.
- */
-static char *
-read_identifier(const char **p)
-{
-	StringInfoData buf;
-	const char *s = *p;
-
-	initStringInfo(&buf);
-	if (*s == '"')
-	{
-		s++;
-		for (;;)
-		{
-			if (*s == '\0')
-				return NULL;	/* unterminated quote */
-			if (*s == '"')
-			{
-				if (s[1] != '"')
-					break;
-				s++;
-			}
-			if (*s == '*' || *s == '?' || *s == '\\')
-				appendStringInfoChar(&buf, '\\');
-			appendStringInfoChar(&buf, *s);
-			s++;
-		}
-		s++;					/* closing quote */
-	}
-	else
-	{
-		const char *start = s;
-		char	   *folded;
-
-		while (*s != '\0' && *s != '.' && *s != ',' && !scanner_isspace(*s) &&
-			   *s != '"')
-			s++;
-		if (s == start)
-			return NULL;
-		folded = downcase_identifier(start, s - start, false, false);
-		appendStringInfoString(&buf, folded);
-	}
-	*p = s;
-	return buf.data;
-}
-
-static void
-skip_spaces(const char **p)
-{
-	while (scanner_isspace(**p))
-		(*p)++;
-}
-
-/*
- * Parse the value of a table-list option.  "option" names it in errors.
- */
-List *
-dbufs_table_patterns_parse(const char *option, const char *value)
-{
-	List	   *result = NIL;
-	const char *p = value;
-
-	if (value == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("decoderbufs option \"%s\" requires a value", option)));
-
-	for (;;)
-	{
-		DbufsTablePattern *pat = palloc0(sizeof(DbufsTablePattern));
-		char	   *first;
-
-		skip_spaces(&p);
-		first = read_identifier(&p);
-		if (first == NULL)
-			goto syntax_error;
-		if (*p == '.')
-		{
-			p++;
-			pat->schema = first;
-			pat->table = read_identifier(&p);
-			if (pat->table == NULL)
-				goto syntax_error;
-		}
-		else
-			pat->table = first;
-		result = lappend(result, pat);
-
-		skip_spaces(&p);
-		if (*p == '\0')
-			break;
-		if (*p != ',')
-			goto syntax_error;
-		p++;
-	}
-	return result;
-
-syntax_error:
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value \"%s\" for decoderbufs option \"%s\"",
-					value, option),
-			 errdetail("Syntax error at or near position %d.",
-					   (int) (p - value) + 1),
-			 errhint("Give a comma-separated list of [schema.]table names; unquoted names may use the wildcards * and ?.")));
-	return NIL;					/* keep compiler quiet */
-}
-
-/* Glob match with *, ? and backslash escapes. */
-static bool
-glob_match(const char *pat, const char *str)
-{
-	while (*pat)
-	{
-		if (*pat == '*')
-		{
-			while (*pat == '*')
-				pat++;
-			if (*pat == '\0')
-				return true;
-			for (; *str; str++)
-				if (glob_match(pat, str))
-					return true;
-			return false;
-		}
-		if (*str == '\0')
-			return false;
-		if (*pat == '?')
-		{
-			pat++;
-			str++;
-			continue;
-		}
-		if (*pat == '\\' && pat[1] != '\0')
-			pat++;
-		if (*pat != *str)
-			return false;
-		pat++;
-		str++;
-	}
-	return *str == '\0';
-}
-
-static bool
-any_pattern_matches(List *patterns, const char *schema, const char *table)
-{
-	ListCell   *lc;
-
-	foreach(lc, patterns)
-	{
-		DbufsTablePattern *pat = lfirst(lc);
-
-		if ((pat->schema == NULL || glob_match(pat->schema, schema)) &&
-			glob_match(pat->table, table))
-			return true;
-	}
-	return false;
-}
 
 /*
  * Is the relation schema.table selected by include-tables / exclude-tables?
@@ -187,7 +21,7 @@ dbufs_table_selected(const DbufsOptions *opts, const char *schema,
 					 const char *table)
 {
 	if (opts->include_tables != NIL &&
-		!any_pattern_matches(opts->include_tables, schema, table))
+		!dbufs_table_patterns_match(opts->include_tables, schema, table))
 		return false;
-	return !any_pattern_matches(opts->exclude_tables, schema, table);
+	return !dbufs_table_patterns_match(opts->exclude_tables, schema, table);
 }
