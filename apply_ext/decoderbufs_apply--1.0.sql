@@ -33,7 +33,13 @@ CREATE TABLE @extschema@.subscription (
     sub_only_local      boolean NOT NULL,
     sub_replica_role    boolean NOT NULL,
     sub_include_tables  text,
+    sub_include_schemas text,
     sub_exclude_tables  text,
+    sub_copy_data       boolean NOT NULL DEFAULT false,
+    sub_existing_data   text NOT NULL DEFAULT 'error'
+        CHECK (sub_existing_data IN ('error', 'truncate', 'keep')),
+    sub_copy_parallelism integer CHECK (sub_copy_parallelism BETWEEN 1 AND 8),
+    sub_sequences       text,
     sub_skip_lsn        pg_lsn,
     sub_created         timestamptz NOT NULL DEFAULT now()
 );
@@ -52,6 +58,51 @@ CREATE TABLE @extschema@.table_policy (
 );
 COMMENT ON TABLE @extschema@.table_policy IS
 'per-table conflict policies overriding the subscription''s';
+
+-- Per-table shaping, keyed by the source's schema and table names.
+CREATE TABLE @extschema@.table_config (
+    sub_id          integer NOT NULL REFERENCES @extschema@.subscription ON DELETE CASCADE,
+    schema_name     text NOT NULL,
+    table_name      text NOT NULL,
+    target_schema   text,           -- NULL: the schema mapping's, else the same
+    target_table    text,           -- NULL: the same name
+    columns         text[],         -- source columns to replicate; NULL: all
+    column_map      jsonb,          -- {"source column": "target column"}
+    operations      text[]          -- subset of insert, update, delete, truncate; NULL: all
+        CHECK (operations <@ ARRAY['insert', 'update', 'delete', 'truncate']),
+    row_filter      text,           -- SQL boolean expression over the source columns
+    PRIMARY KEY (sub_id, schema_name, table_name)
+);
+COMMENT ON TABLE @extschema@.table_config IS
+'per-table target name, column selection and renames, operations and row filter';
+
+CREATE TABLE @extschema@.schema_map (
+    sub_id          integer NOT NULL REFERENCES @extschema@.subscription ON DELETE CASCADE,
+    source_schema   text NOT NULL,
+    target_schema   text NOT NULL,
+    PRIMARY KEY (sub_id, source_schema)
+);
+COMMENT ON TABLE @extschema@.schema_map IS
+'source schemas whose tables go to another schema on the target';
+
+-- The initial copy's per-table state.  A table is copied in a snapshot
+-- whose consistent point is sync_lsn: the rows of transactions committed
+-- before it are in the copy, so the stream applies the table's changes
+-- only from transactions committed at or after it.
+CREATE TABLE @extschema@.table_sync (
+    sub_id          integer NOT NULL REFERENCES @extschema@.subscription ON DELETE CASCADE,
+    schema_name     text NOT NULL,
+    table_name      text NOT NULL,
+    state           text NOT NULL CHECK (state IN ('waiting', 'copying', 'ready')),
+    sync_lsn        pg_lsn,
+    rows_copied     bigint,
+    bytes_copied    bigint,
+    started_at      timestamptz,
+    finished_at     timestamptz,
+    PRIMARY KEY (sub_id, schema_name, table_name)
+);
+COMMENT ON TABLE @extschema@.table_sync IS
+'initial copy state of every table of a subscription that copies data';
 
 CREATE TABLE @extschema@.conflict_log (
     id                  bigserial PRIMARY KEY,
@@ -112,17 +163,27 @@ CREATE TRIGGER check_owner AFTER INSERT OR UPDATE OR DELETE ON @extschema@.subsc
     FOR EACH ROW EXECUTE FUNCTION @extschema@._check_owner();
 CREATE TRIGGER check_owner AFTER INSERT OR UPDATE OR DELETE ON @extschema@.table_policy
     FOR EACH ROW EXECUTE FUNCTION @extschema@._check_owner();
+CREATE TRIGGER check_owner AFTER INSERT OR UPDATE OR DELETE ON @extschema@.table_config
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._check_owner();
+CREATE TRIGGER check_owner AFTER INSERT OR UPDATE OR DELETE ON @extschema@.schema_map
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._check_owner();
+CREATE TRIGGER check_owner AFTER INSERT OR UPDATE OR DELETE ON @extschema@.table_sync
+    FOR EACH ROW EXECUTE FUNCTION @extschema@._check_owner();
 
 -- dump the user-filled tables with pg_dump
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.subscription', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.table_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.table_config', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.schema_map', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.table_sync', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.conflict_log', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.subscription_id_seq', '');
 
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.subscription,
-    @extschema@.table_policy TO decoderbufs_apply_admin;
+    @extschema@.table_policy, @extschema@.table_config, @extschema@.schema_map,
+    @extschema@.table_sync TO decoderbufs_apply_admin;
 GRANT SELECT, DELETE ON @extschema@.conflict_log TO decoderbufs_apply_admin;
 GRANT USAGE ON @extschema@.subscription_id_seq TO decoderbufs_apply_admin;
 
@@ -145,6 +206,10 @@ CREATE FUNCTION @extschema@._stop_worker(sub_id integer) RETURNS void
 AS 'MODULE_PATHNAME', 'apply_sql_stop_worker' LANGUAGE C STRICT;
 CREATE FUNCTION @extschema@._drop_origin(name text) RETURNS void
 AS 'MODULE_PATHNAME', 'apply_sql_drop_origin' LANGUAGE C STRICT;
+CREATE FUNCTION @extschema@._check_row_filter(expr text) RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_check_row_filter' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION @extschema@._check_row_filter(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._check_row_filter(text) TO decoderbufs_apply_admin;
 CREATE FUNCTION @extschema@._worker_status(
     OUT sub_id integer, OUT state text, OUT pid integer,
     OUT received_lsn pg_lsn, OUT applied_lsn pg_lsn, OUT flushed_lsn pg_lsn,
@@ -156,7 +221,10 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT update_exists bigint, OUT delete_missing bigint,
     OUT retry_count integer, OUT next_retry timestamptz,
     OUT last_error text, OUT last_error_hint text, OUT last_error_context text,
-    OUT last_error_time timestamptz, OUT source_system_id text)
+    OUT last_error_time timestamptz, OUT source_system_id text,
+    OUT copy_tables_done integer, OUT copy_tables_total integer,
+    OUT copy_rows bigint, OUT copy_bytes bigint, OUT copy_current_table text,
+    OUT copy_rate float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -243,6 +311,66 @@ BEGIN
 END
 $$;
 
+-- Schemas as include-tables entries: every table of each schema.
+CREATE FUNCTION @extschema@._schema_list(arg text, schemas text[]) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    n text;
+    result text[] := '{}';
+BEGIN
+    IF schemas IS NULL OR cardinality(schemas) = 0 THEN
+        RETURN NULL;
+    END IF;
+    FOREACH n IN ARRAY schemas LOOP
+        IF n IS NULL OR n = '' THEN
+            PERFORM @extschema@._bad_argument(arg, coalesce(n, 'NULL'),
+                'Give one schema name per array element, as it is spelled in the catalog (no quotes, no wildcards).');
+        END IF;
+        result := result || (pg_catalog.quote_ident(n) || '.*');
+    END LOOP;
+    RETURN array_to_string(result, ', ');
+END
+$$;
+
+CREATE FUNCTION @extschema@._check_existing_data(arg text, value text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF value IS NULL OR value NOT IN ('error', 'truncate', 'keep') THEN
+        PERFORM @extschema@._bad_argument(arg, value,
+            'Use error (refuse to copy into non-empty tables), truncate (empty them first) or keep (keep their rows; conflicts follow the conflict policy).');
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@._check_parallelism(arg text, value integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF value IS NOT NULL AND value NOT BETWEEN 1 AND 8 THEN
+        PERFORM @extschema@._bad_argument(arg, value::text,
+            'Use 1 to 8 parallel table copies, or NULL for decoderbufs_apply.copy_parallelism.');
+    END IF;
+END
+$$;
+
+-- A schema-qualified table name, exactly (no wildcards), as its two parts.
+CREATE FUNCTION @extschema@._qualified_name(arg text, value text) RETURNS text[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    parts text[];
+BEGIN
+    BEGIN
+        parts := parse_ident(value);
+    EXCEPTION WHEN OTHERS THEN
+        parts := NULL;
+    END;
+    IF parts IS NULL OR cardinality(parts) <> 2 THEN
+        PERFORM @extschema@._bad_argument(arg, value,
+            'Give a schema-qualified table name such as public.orders or "Sales"."Orders"; wildcards are not allowed.');
+    END IF;
+    RETURN parts;
+END
+$$;
+
 CREATE FUNCTION @extschema@._get(sub_name text) RETURNS @extschema@.subscription
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -276,14 +404,21 @@ CREATE FUNCTION @extschema@.create_subscription(
     tables text[] DEFAULT NULL,
     exclude_tables text[] DEFAULT NULL,
     replica_role boolean DEFAULT true,
-    enabled boolean DEFAULT true)
+    enabled boolean DEFAULT true,
+    schemas text[] DEFAULT NULL,
+    copy_data boolean DEFAULT false,
+    existing_data text DEFAULT 'error',
+    copy_parallelism integer DEFAULT NULL,
+    sequences text[] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     id integer;
     slot text := coalesce(slot_name, 'dbufs_' || name);
     include_list text;
+    schema_list text;
     exclude_list text;
+    sequence_list text;
 BEGIN
     PERFORM @extschema@._check();
     PERFORM @extschema@._check_name('name', name);
@@ -306,6 +441,11 @@ BEGIN
     exclude_list := @extschema@._table_list('exclude_tables', exclude_tables);
     PERFORM @extschema@._check_bool('replica_role', replica_role);
     PERFORM @extschema@._check_bool('enabled', enabled);
+    schema_list := @extschema@._schema_list('schemas', schemas);
+    PERFORM @extschema@._check_bool('copy_data', copy_data);
+    PERFORM @extschema@._check_existing_data('existing_data', existing_data);
+    PERFORM @extschema@._check_parallelism('copy_parallelism', copy_parallelism);
+    sequence_list := @extschema@._table_list('sequences', sequences);
     IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
         RAISE EXCEPTION 'decoderbufs_apply subscription "%" already exists', name
             USING ERRCODE = 'duplicate_object',
@@ -323,10 +463,12 @@ BEGIN
     INSERT INTO @extschema@.subscription
         (sub_id, sub_name, sub_owner, sub_enabled, sub_conninfo, sub_slot_name,
          sub_origin_name, sub_conflict_policy, sub_only_local, sub_replica_role,
-         sub_include_tables, sub_exclude_tables)
+         sub_include_tables, sub_include_schemas, sub_exclude_tables,
+         sub_copy_data, sub_existing_data, sub_copy_parallelism, sub_sequences)
     VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
             'decoderbufs_apply_' || id, conflict_policy, only_local, replica_role,
-            include_list, exclude_list);
+            include_list, schema_list, exclude_list,
+            copy_data, existing_data, copy_parallelism, sequence_list);
     PERFORM @extschema@._wakeup(id, false);
     RETURN id;
 END
@@ -339,7 +481,11 @@ CREATE FUNCTION @extschema@.alter_subscription(
     only_local boolean DEFAULT NULL,
     tables text[] DEFAULT NULL,
     exclude_tables text[] DEFAULT NULL,
-    replica_role boolean DEFAULT NULL)
+    replica_role boolean DEFAULT NULL,
+    schemas text[] DEFAULT NULL,
+    existing_data text DEFAULT NULL,
+    copy_parallelism integer DEFAULT NULL,
+    sequences text[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -363,13 +509,31 @@ BEGIN
     IF exclude_tables IS NOT NULL THEN
         s.sub_exclude_tables := @extschema@._table_list('exclude_tables', exclude_tables);
     END IF;
+    IF schemas IS NOT NULL THEN
+        s.sub_include_schemas := @extschema@._schema_list('schemas', schemas);
+    END IF;
+    IF existing_data IS NOT NULL THEN
+        PERFORM @extschema@._check_existing_data('existing_data', existing_data);
+        s.sub_existing_data := existing_data;
+    END IF;
+    IF copy_parallelism IS NOT NULL THEN
+        PERFORM @extschema@._check_parallelism('copy_parallelism', copy_parallelism);
+        s.sub_copy_parallelism := copy_parallelism;
+    END IF;
+    IF sequences IS NOT NULL THEN
+        s.sub_sequences := @extschema@._table_list('sequences', sequences);
+    END IF;
     UPDATE @extschema@.subscription SET
         sub_conninfo = s.sub_conninfo,
         sub_conflict_policy = s.sub_conflict_policy,
         sub_only_local = s.sub_only_local,
         sub_replica_role = s.sub_replica_role,
         sub_include_tables = s.sub_include_tables,
-        sub_exclude_tables = s.sub_exclude_tables
+        sub_exclude_tables = s.sub_exclude_tables,
+        sub_include_schemas = s.sub_include_schemas,
+        sub_existing_data = s.sub_existing_data,
+        sub_copy_parallelism = s.sub_copy_parallelism,
+        sub_sequences = s.sub_sequences
     WHERE sub_id = s.sub_id;
     PERFORM @extschema@._wakeup(s.sub_id, true);
 END
@@ -405,6 +569,140 @@ BEGIN
         VALUES (s.sub_id, parts[1], parts[2], set_table_policy.conflict_policy)
         ON CONFLICT ON CONSTRAINT table_policy_pkey
         DO UPDATE SET conflict_policy = excluded.conflict_policy;
+    END IF;
+    PERFORM @extschema@._wakeup(s.sub_id, true);
+END
+$$;
+
+-- Shape one source table: where it goes, which columns (and under which
+-- names), which operations, which rows.  Every call replaces the table's
+-- whole configuration; a call with no settings removes it.
+CREATE FUNCTION @extschema@.set_table_options(
+    name text,
+    table_name text,
+    target_table text DEFAULT NULL,
+    columns text[] DEFAULT NULL,
+    column_map jsonb DEFAULT NULL,
+    operations text[] DEFAULT NULL,
+    row_filter text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+    parts text[];
+    target text[];
+    k text;
+    v jsonb;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    parts := @extschema@._qualified_name('table_name', table_name);
+    IF target_table IS NOT NULL THEN
+        BEGIN
+            target := parse_ident(target_table);
+        EXCEPTION WHEN OTHERS THEN
+            target := NULL;
+        END;
+        IF target IS NULL OR cardinality(target) NOT IN (1, 2) THEN
+            PERFORM @extschema@._bad_argument('target_table', target_table,
+                'Give the target table as table or schema.table, for example archive.orders or "Sales"."Orders".');
+        END IF;
+        IF cardinality(target) = 1 THEN
+            target := ARRAY[NULL, target[1]];
+        END IF;
+    END IF;
+    IF columns IS NOT NULL AND (cardinality(columns) = 0 OR array_position(columns, NULL) IS NOT NULL
+                                OR array_position(columns, '') IS NOT NULL) THEN
+        PERFORM @extschema@._bad_argument('columns', columns::text,
+            'Give at least one column name, as spelled in the catalog (no quotes); NULL replicates every column.');
+    END IF;
+    IF column_map IS NOT NULL THEN
+        IF jsonb_typeof(column_map) <> 'object' THEN
+            PERFORM @extschema@._bad_argument('column_map', column_map::text,
+                'Give a JSON object from source column names to target column names, for example ''{"cust_id": "customer_id"}''.');
+        END IF;
+        FOR k, v IN SELECT * FROM jsonb_each(column_map) LOOP
+            IF jsonb_typeof(v) <> 'string' OR v #>> '{}' = '' OR k = '' THEN
+                PERFORM @extschema@._bad_argument('column_map', column_map::text,
+                    'Every key and value must be a non-empty column name string.');
+            END IF;
+        END LOOP;
+    END IF;
+    IF operations IS NOT NULL AND (cardinality(operations) = 0 OR array_position(operations, NULL) IS NOT NULL
+            OR NOT operations <@ ARRAY['insert', 'update', 'delete', 'truncate']) THEN
+        PERFORM @extschema@._bad_argument('operations', operations::text,
+            'Give a non-empty subset of insert, update, delete and truncate; NULL applies them all.');
+    END IF;
+    IF row_filter IS NOT NULL THEN
+        PERFORM @extschema@._check_row_filter(row_filter);
+    END IF;
+    DELETE FROM @extschema@.table_config c
+    WHERE c.sub_id = s.sub_id AND c.schema_name = parts[1] AND c.table_name = parts[2];
+    IF target IS NOT NULL OR columns IS NOT NULL OR column_map IS NOT NULL
+       OR operations IS NOT NULL OR row_filter IS NOT NULL THEN
+        INSERT INTO @extschema@.table_config
+            (sub_id, schema_name, table_name, target_schema, target_table,
+             columns, column_map, operations, row_filter)
+        VALUES (s.sub_id, parts[1], parts[2], target[1], target[2],
+                columns, column_map, operations, row_filter);
+    END IF;
+    PERFORM @extschema@._wakeup(s.sub_id, true);
+END
+$$;
+
+-- Send the tables of a source schema to another target schema (NULL
+-- removes the mapping).  A table's own target_table takes precedence.
+CREATE FUNCTION @extschema@.set_schema_mapping(
+    name text, source_schema text, target_schema text)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    IF source_schema IS NULL OR source_schema = '' THEN
+        PERFORM @extschema@._bad_argument('source_schema', source_schema,
+            'Give the source schema''s name as spelled in the catalog (no quotes).');
+    END IF;
+    IF target_schema = '' THEN
+        PERFORM @extschema@._bad_argument('target_schema', target_schema,
+            'Give the target schema''s name as spelled in the catalog (no quotes), or NULL to remove the mapping.');
+    END IF;
+    DELETE FROM @extschema@.schema_map m
+    WHERE m.sub_id = s.sub_id AND m.source_schema = set_schema_mapping.source_schema;
+    IF target_schema IS NOT NULL THEN
+        INSERT INTO @extschema@.schema_map (sub_id, source_schema, target_schema)
+        VALUES (s.sub_id, source_schema, target_schema);
+    END IF;
+    PERFORM @extschema@._wakeup(s.sub_id, true);
+END
+$$;
+
+-- Copy a table again (after changing its filter or columns, or to repair
+-- it): its state goes back to waiting and the worker copies it in a new
+-- snapshot, as the subscription's existing_data setting says.
+CREATE FUNCTION @extschema@.resync_table(name text, table_name text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+    parts text[];
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    parts := @extschema@._qualified_name('table_name', table_name);
+    IF NOT s.sub_copy_data THEN
+        RAISE EXCEPTION 'decoderbufs_apply subscription "%" does not copy data', name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only subscriptions created with copy_data => true copy tables.';
+    END IF;
+    UPDATE @extschema@.table_sync t SET state = 'waiting', sync_lsn = NULL
+    WHERE t.sub_id = s.sub_id AND t.schema_name = parts[1] AND t.table_name = parts[2];
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table "%"."%" is not part of decoderbufs_apply subscription "%"',
+            parts[1], parts[2], name
+            USING ERRCODE = 'undefined_table',
+                  HINT = 'decoderbufs_apply.table_sync lists the tables the subscription copies.';
     END IF;
     PERFORM @extschema@._wakeup(s.sub_id, true);
 END
@@ -472,20 +770,24 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[]) IS
 'Create a subscription to a source server''s decoderbufs slot';
 COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS
 'Step over one failing remote transaction, named by its commit LSN';
 
-REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean),
+REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[]),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
     @extschema@.set_table_policy(text, text, text),
+    @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
+    @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
     @extschema@.enable_subscription(text), @extschema@.disable_subscription(text),
     @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean),
+GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[]),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
     @extschema@.set_table_policy(text, text, text),
+    @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
+    @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
     @extschema@.enable_subscription(text), @extschema@.disable_subscription(text),
     @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn)
     TO decoderbufs_apply_admin;
@@ -513,6 +815,8 @@ SELECT s.sub_name AS subscription,
        w.last_error_time, w.retry_count, w.next_retry,
        w.last_receive_time, w.last_applied_time,
        w.source_system_id,
+       w.copy_tables_done, w.copy_tables_total, w.copy_rows, w.copy_bytes,
+       w.copy_current_table, w.copy_rate,
        s.sub_slot_name AS slot_name,
        s.sub_conflict_policy AS conflict_policy,
        s.sub_only_local AS only_local

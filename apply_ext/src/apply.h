@@ -16,6 +16,9 @@
  *	launcher.c		the launcher and the per-database managers
  *	catalog.c		reading subscriptions from the extension's tables
  *	stream.c		the replication connection (libpq): connect, slot, stream
+ *	selection.c		which source tables (and their columns) a subscription takes
+ *	mapping.c		source names to target names; per-table settings
+ *	copy.c			the initial copy: coordinator and copy helpers
  *	worker.c		the apply worker: main loop, transactions, progress
  *	decode.c		RowMessage values to Datums
  *	relmap.c		remote relations to local ones, column mapping
@@ -53,10 +56,14 @@
 #define APPLY_ADMIN_ROLE		"decoderbufs_apply_admin"
 
 #define APPLY_MAX_ERROR_LEN		1024
+#define APPLY_MAX_COPY_WORKERS	8
+#define APPLY_QUALIFIED_NAME_LEN	(2 * NAMEDATALEN + 8)
 
 /* Microseconds and days between the PostgreSQL epoch (2000) and 1970. */
 #define APPLY_UNIX_EPOCH_OFFSET_USECS	INT64CONST(946684800000000)
 #define APPLY_UNIX_EPOCH_OFFSET_DAYS	10957
+
+typedef struct ApplyContext ApplyContext;
 
 /* GUCs (apply_main.c) */
 extern int	apply_max_subscriptions;
@@ -66,6 +73,7 @@ extern int	apply_receive_timeout;
 extern int	apply_feedback_interval;
 extern int	apply_batch_size;
 extern int	apply_naptime;
+extern int	apply_copy_parallelism;
 
 /* ---- conflicts ---- */
 
@@ -96,10 +104,21 @@ typedef enum ApplyWorkerState
 	APPLY_STATE_STOPPED,
 	APPLY_STATE_STARTING,
 	APPLY_STATE_CONNECTING,
+	APPLY_STATE_COPYING,
 	APPLY_STATE_STREAMING,
 	APPLY_STATE_WAITING_RETRY,
 	APPLY_STATE_DISABLED
 } ApplyWorkerState;
+
+/* One copy helper of a subscription (copy.c). */
+typedef struct ApplyCopyHelper
+{
+	pid_t		pid;			/* 0 when not running */
+	bool		failed;			/* exited with an error */
+	char		table[APPLY_QUALIFIED_NAME_LEN];	/* being copied, or "" */
+	uint64		rows;			/* of that table so far */
+	uint64		bytes;
+} ApplyCopyHelper;
 
 /* Status and counters of one subscription, kept across worker restarts. */
 typedef struct ApplyWorkerSlot
@@ -135,6 +154,16 @@ typedef struct ApplyWorkerSlot
 	char		last_error_hint[APPLY_MAX_ERROR_LEN];
 	char		last_error_context[APPLY_MAX_ERROR_LEN];	/* relation, column, LSN */
 	TimestampTz last_error_time;
+
+	/* the initial copy (copy.c) */
+	char		copy_snapshot[64];	/* exported snapshot the helpers import */
+	XLogRecPtr	copy_sync_lsn;	/* its consistent point */
+	int			copy_tables_done;
+	int			copy_tables_total;
+	uint64		copy_rows;		/* of tables finished in this run */
+	uint64		copy_bytes;
+	TimestampTz copy_start_time;
+	ApplyCopyHelper copy_helpers[APPLY_MAX_COPY_WORKERS];
 } ApplyWorkerSlot;
 
 /* A database whose manager the launcher keeps running. */
@@ -171,6 +200,13 @@ extern void apply_wake_manager(Oid dbid);
 
 /* ---- catalog (catalog.c) ---- */
 
+typedef enum ApplyExistingData
+{
+	APPLY_EXISTING_ERROR,		/* refuse to copy into a non-empty table */
+	APPLY_EXISTING_TRUNCATE,	/* empty it first */
+	APPLY_EXISTING_KEEP			/* keep its rows; conflicts by policy */
+} ApplyExistingData;
+
 typedef struct ApplySubscription
 {
 	int32		id;
@@ -184,10 +220,52 @@ typedef struct ApplySubscription
 	bool		only_local;
 	bool		replica_role;	/* session_replication_role = replica */
 	char	   *include_tables; /* plugin option value, NULL for all */
+	char	   *include_schemas;	/* the same, from schemas => */
 	char	   *exclude_tables; /* plugin option value, NULL for none */
 	XLogRecPtr	skip_lsn;
+	bool		copy_data;
+	ApplyExistingData existing_data;
+	int			copy_parallelism;	/* 0: decoderbufs_apply.copy_parallelism */
+	char	   *sequences;		/* pattern list, NULL for none */
 	List	   *table_policies; /* of ApplyTablePolicy */
+	List	   *table_configs;	/* of ApplyTableConfig */
+	List	   *schema_maps;	/* of ApplySchemaMap */
+	List	   *table_syncs;	/* of ApplyTableSync */
 } ApplySubscription;
+
+/* Per-table shaping (table_config), keyed by the source's names. */
+typedef struct ApplyTableConfig
+{
+	char	   *schema_name;
+	char	   *table_name;
+	char	   *target_schema;	/* NULL: schema mapping, else the same */
+	char	   *target_table;	/* NULL: the same */
+	List	   *columns;		/* source column names (char *); NIL: all */
+	List	   *column_map;		/* of ApplyColumnRename */
+	List	   *operations;		/* of char *; NIL: all */
+	char	   *row_filter;		/* SQL expression, or NULL */
+} ApplyTableConfig;
+
+typedef struct ApplyColumnRename
+{
+	char	   *source;
+	char	   *target;
+} ApplyColumnRename;
+
+typedef struct ApplySchemaMap
+{
+	char	   *source_schema;
+	char	   *target_schema;
+} ApplySchemaMap;
+
+/* A table's initial copy state (table_sync). */
+typedef struct ApplyTableSync
+{
+	char	   *schema_name;
+	char	   *table_name;
+	char		state;			/* 'w'aiting, 'c'opying, 'r'eady */
+	XLogRecPtr	sync_lsn;		/* apply changes committed at or after */
+} ApplyTableSync;
 
 typedef struct ApplyTablePolicy
 {
@@ -200,6 +278,7 @@ extern List *apply_catalog_enabled_subscriptions(void);
 extern ApplySubscription *apply_catalog_get_subscription(int32 subid,
 														 bool missing_ok);
 extern void apply_catalog_clear_skip_lsn(int32 subid);
+extern List *apply_catalog_table_syncs(int32 subid);
 extern bool apply_extension_installed(void);
 
 /* ---- replication connection (stream.c) ---- */
@@ -210,7 +289,17 @@ extern void apply_stream_disconnect(PGconn *conn);
 extern void apply_stream_check_password(PGconn *conn, bool must_use_password);
 extern char *apply_stream_identify(PGconn *conn, TimeLineID *timeline);
 extern PGresult *apply_stream_exec(PGconn *conn, const char *query);
+extern PGresult *apply_stream_exec_params(PGconn *conn, const char *query,
+										  int nparams,
+										  const char *const *values);
+extern PGresult *apply_stream_query(PGconn *conn, const char *query,
+									int nparams, const char *const *values,
+									const char *what);
 extern XLogRecPtr apply_stream_create_slot(PGconn *conn, const char *slot_name);
+extern XLogRecPtr apply_stream_create_snapshot_slot(PGconn *conn,
+													const char *slot_name,
+													char **snapshot_name);
+extern void apply_stream_drop_slot(PGconn *conn, const char *slot_name);
 extern void apply_stream_start(PGconn *conn, ApplySubscription *sub,
 							   XLogRecPtr startpoint);
 extern void apply_stream_send_feedback(PGconn *conn, XLogRecPtr write,
@@ -218,6 +307,54 @@ extern void apply_stream_send_feedback(PGconn *conn, XLogRecPtr write,
 									   bool request_reply);
 extern void apply_stream_report_error(int elevel, PGconn *conn,
 									  const char *what);
+
+/* ---- selection (selection.c) ---- */
+
+/* A table on the source. */
+typedef struct ApplySourceTable
+{
+	char	   *schema_name;
+	char	   *table_name;
+	Oid			relid;			/* on the source */
+	char		replident;		/* d, n, f, i */
+	bool		has_key;		/* a primary key or replica identity index */
+	int64		approx_rows;	/* reltuples, -1 if unknown */
+} ApplySourceTable;
+
+/* A column of a table on the source. */
+typedef struct ApplySourceColumn
+{
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	char	   *type_name;		/* format_type() on the source */
+	bool		is_key;			/* in the replica identity */
+} ApplySourceColumn;
+
+extern bool apply_table_selected(ApplySubscription *sub, const char *schema,
+								 const char *table);
+extern List *apply_source_tables(PGconn *conn, ApplySubscription *sub);
+extern List *apply_source_columns(PGconn *conn, Oid relid);
+
+/* ---- names and per-table settings (mapping.c) ---- */
+
+extern ApplyTableConfig *apply_table_config(ApplySubscription *sub,
+											const char *schema,
+											const char *table);
+extern void apply_target_table(ApplySubscription *sub, const char *schema,
+							   const char *table, const char **target_schema,
+							   const char **target_table);
+extern const char *apply_target_column(ApplyTableConfig *tc,
+									   const char *column);
+extern bool apply_column_selected(ApplyTableConfig *tc, const char *column);
+extern ApplyTableSync *apply_table_sync(ApplySubscription *sub,
+										const char *schema,
+										const char *table);
+
+/* ---- the initial copy (copy.c) ---- */
+
+extern void apply_copy_run(ApplyContext *actx, PGconn *repl_conn);
+extern PGDLLEXPORT void apply_copy_helper_main(Datum main_arg);
 
 /* ---- relation mapping (relmap.c) ---- */
 
@@ -266,6 +403,7 @@ typedef struct ApplyRelation
 	int			nlookup_attnums;
 	AttrNumber *lookup_attnums; /* the lookup index's key columns */
 	ApplyPolicy policy;
+	XLogRecPtr	sync_lsn;		/* skip changes committed before (copy) */
 	int			ndefaults;		/* local columns the source does not send */
 	AttrNumber *default_attnums;
 	Expr	  **default_exprs;
@@ -273,6 +411,17 @@ typedef struct ApplyRelation
 	MemoryContext cxt;			/* remote part */
 	MemoryContext local_cxt;	/* local part */
 } ApplyRelation;
+
+/*
+ * Are a relation's changes from the remote transaction committed at
+ * commit_lsn applied?  Not those of transactions committed before the
+ * snapshot its initial copy was taken in: the copy has their rows.
+ */
+static inline bool
+apply_rel_synced(ApplyRelation *rel, XLogRecPtr commit_lsn)
+{
+	return rel->sync_lsn == InvalidXLogRecPtr || commit_lsn >= rel->sync_lsn;
+}
 
 extern void apply_relmap_init(void);
 extern void apply_relmap_update(Decoderbufs__RelationInfo *info);
@@ -297,8 +446,6 @@ extern void apply_decode_tuple(ApplyRelation *rel, TupleDesc localdesc,
 							   bool key_only, ApplyTupleData *out);
 
 /* ---- applying (apply_exec.c) ---- */
-
-typedef struct ApplyContext ApplyContext;
 
 extern void apply_exec_insert(ApplyContext *actx, ApplyRelation *rel,
 							  Decoderbufs__RowMessage *msg);

@@ -855,7 +855,8 @@ apply_exec_truncate(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 
 		actx->current_rel = arel;
 		apply_relmap_open_local(arel, actx->sub);
-		if (arel->ignored || list_member_oid(relids, arel->local_relid))
+		if (arel->ignored || list_member_oid(relids, arel->local_relid) ||
+			!apply_rel_synced(arel, actx->remote_commit_lsn))
 			continue;
 		rel = table_open(arel->local_relid, AccessExclusiveLock);
 		check_privileges(arel, rel, ACL_TRUNCATE);

@@ -27,6 +27,7 @@ int			apply_receive_timeout = 60000;
 int			apply_feedback_interval = 1000;
 int			apply_batch_size = 65536;
 int			apply_naptime = 10000;
+int			apply_copy_parallelism = 2;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -92,6 +93,12 @@ define_settings(void)
 							&apply_naptime,
 							10000, 100, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("decoderbufs_apply.copy_parallelism",
+							"How many tables a subscription's initial copy copies at once.",
+							"Each takes a background worker on this server and a connection to the source; a subscription's copy_parallelism overrides it.",
+							&apply_copy_parallelism,
+							2, 1, APPLY_MAX_COPY_WORKERS,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("decoderbufs_apply");
 }
 

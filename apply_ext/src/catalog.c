@@ -13,9 +13,11 @@
 #include "apply.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/pg_lsn.h"
@@ -24,7 +26,9 @@
 #define SUBSCRIPTION_COLUMNS \
 	"sub_id, sub_name, sub_owner::oid, sub_enabled, sub_conninfo, " \
 	"sub_slot_name, sub_origin_name, sub_conflict_policy, sub_only_local, " \
-	"sub_replica_role, sub_include_tables, sub_exclude_tables, sub_skip_lsn"
+	"sub_replica_role, sub_include_tables, sub_exclude_tables, sub_skip_lsn, " \
+	"sub_include_schemas, sub_copy_data, sub_existing_data, " \
+	"coalesce(sub_copy_parallelism, 0), sub_sequences"
 
 /* Is the extension installed in the current database? */
 bool
@@ -89,6 +93,185 @@ read_table_policies(int32 subid, MemoryContext cxt)
 	return result;
 }
 
+static ApplyExistingData
+existing_data_from_name(const char *name)
+{
+	if (strcmp(name, "truncate") == 0)
+		return APPLY_EXISTING_TRUNCATE;
+	if (strcmp(name, "keep") == 0)
+		return APPLY_EXISTING_KEEP;
+	return APPLY_EXISTING_ERROR;
+}
+
+/* A text[] column as a List of strings (NIL for NULL). */
+static List *
+text_array_column(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (isnull)
+		return NIL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!elem_nulls[i])
+			result = lappend(result, TextDatumGetCString(elems[i]));
+	return result;
+}
+
+/* Column renames of one table_config row, from its jsonb object. */
+static List *
+read_column_map(int32 subid, const char *schema, const char *table,
+				MemoryContext cxt)
+{
+	Datum		args[3];
+	Oid			argtypes[3] = {INT4OID, TEXTOID, TEXTOID};
+	List	   *result = NIL;
+	int			ret;
+
+	args[0] = Int32GetDatum(subid);
+	args[1] = CStringGetTextDatum(schema);
+	args[2] = CStringGetTextDatum(table);
+	ret = SPI_execute_with_args("SELECT m.key, m.value FROM decoderbufs_apply.table_config c, "
+								"jsonb_each_text(c.column_map) m "
+								"WHERE c.sub_id = $1 AND c.schema_name = $2 AND c.table_name = $3",
+								3, argtypes, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read column renames: SPI error %d", ret);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		ApplyColumnRename *r = palloc(sizeof(ApplyColumnRename));
+
+		r->source = text_column(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		r->target = text_column(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		result = lappend(result, r);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+static List *
+read_table_configs(int32 subid, MemoryContext cxt)
+{
+	Datum		arg = Int32GetDatum(subid);
+	Oid			argtype = INT4OID;
+	List	   *result = NIL;
+	SPITupleTable *tuptable;
+	uint64		n;
+	int			ret;
+	ListCell   *lc;
+
+	ret = SPI_execute_with_args("SELECT schema_name, table_name, target_schema, target_table, "
+								"columns, operations, row_filter, column_map IS NOT NULL "
+								"FROM decoderbufs_apply.table_config WHERE sub_id = $1 "
+								"ORDER BY schema_name, table_name",
+								1, &argtype, &arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read table settings: SPI error %d", ret);
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = tuptable->vals[i];
+		TupleDesc	desc = tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		ApplyTableConfig *tc = palloc0(sizeof(ApplyTableConfig));
+
+		tc->schema_name = text_column(tup, desc, 1);
+		tc->table_name = text_column(tup, desc, 2);
+		tc->target_schema = text_column(tup, desc, 3);
+		tc->target_table = text_column(tup, desc, 4);
+		tc->columns = text_array_column(tup, desc, 5);
+		tc->operations = text_array_column(tup, desc, 6);
+		tc->row_filter = text_column(tup, desc, 7);
+		/* the renames are read below: a nested query ends this result */
+		tc->column_map = bool_column(tup, desc, 8) ? list_make1(NULL) : NIL;
+		result = lappend(result, tc);
+		MemoryContextSwitchTo(old);
+	}
+	foreach(lc, result)
+	{
+		ApplyTableConfig *tc = lfirst(lc);
+
+		if (tc->column_map != NIL)
+			tc->column_map = read_column_map(subid, tc->schema_name,
+											 tc->table_name, cxt);
+	}
+	return result;
+}
+
+static List *
+read_schema_maps(int32 subid, MemoryContext cxt)
+{
+	Datum		arg = Int32GetDatum(subid);
+	Oid			argtype = INT4OID;
+	List	   *result = NIL;
+	int			ret;
+
+	ret = SPI_execute_with_args("SELECT source_schema, target_schema "
+								"FROM decoderbufs_apply.schema_map WHERE sub_id = $1",
+								1, &argtype, &arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read schema mappings: SPI error %d", ret);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		ApplySchemaMap *m = palloc(sizeof(ApplySchemaMap));
+
+		m->source_schema = text_column(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		m->target_schema = text_column(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		result = lappend(result, m);
+		MemoryContextSwitchTo(old);
+	}
+	return result;
+}
+
+/* The initial-copy state of the subscription's tables. */
+List *
+apply_catalog_table_syncs(int32 subid)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		arg = Int32GetDatum(subid);
+	Oid			argtype = INT4OID;
+	List	   *result = NIL;
+	int			ret;
+	bool		pushed = ensure_snapshot();
+
+	SPI_connect();
+	ret = SPI_execute_with_args("SELECT schema_name, table_name, state, sync_lsn "
+								"FROM decoderbufs_apply.table_sync WHERE sub_id = $1 "
+								"ORDER BY schema_name, table_name",
+								1, &argtype, &arg, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read table copy states: SPI error %d", ret);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		ApplyTableSync *ts = palloc(sizeof(ApplyTableSync));
+		char	   *lsn;
+
+		ts->schema_name = text_column(tup, desc, 1);
+		ts->table_name = text_column(tup, desc, 2);
+		ts->state = text_column(tup, desc, 3)[0];
+		lsn = text_column(tup, desc, 4);
+		ts->sync_lsn = lsn ? DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn))) : InvalidXLogRecPtr;
+		result = lappend(result, ts);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
+	return result;
+}
+
 static ApplySubscription *
 subscription_from_tuple(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 {
@@ -111,6 +294,11 @@ subscription_from_tuple(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	sub->exclude_tables = text_column(tup, desc, 12);
 	skip = text_column(tup, desc, 13);
 	sub->skip_lsn = skip ? DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(skip))) : InvalidXLogRecPtr;
+	sub->include_schemas = text_column(tup, desc, 14);
+	sub->copy_data = bool_column(tup, desc, 15);
+	sub->existing_data = existing_data_from_name(text_column(tup, desc, 16));
+	sub->copy_parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
+	sub->sequences = text_column(tup, desc, 18);
 	MemoryContextSwitchTo(old);
 	return sub;
 }
@@ -169,8 +357,12 @@ apply_catalog_get_subscription(int32 subid, bool missing_ok)
 		sub = subscription_from_tuple(SPI_tuptable->vals[0],
 									  SPI_tuptable->tupdesc, cxt);
 		sub->table_policies = read_table_policies(subid, cxt);
+		sub->table_configs = read_table_configs(subid, cxt);
+		sub->schema_maps = read_schema_maps(subid, cxt);
 	}
 	SPI_finish();
+	if (sub != NULL)
+		sub->table_syncs = apply_catalog_table_syncs(subid);
 	if (pushed)
 		PopActiveSnapshot();
 	if (sub == NULL && !missing_ok)

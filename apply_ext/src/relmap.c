@@ -6,8 +6,9 @@
  * The source's plugin (compact mode) describes each relation in a RELATION
  * message before its first row and again after it changes; rows then name
  * the relation by its source OID.  This file keeps those descriptions and,
- * per relation, the local side: the local table of the same schema and
- * name, which local column each remote column goes to (matched by name),
+ * per relation, the local side: the local table (of the same schema and
+ * name unless the subscription maps it elsewhere, mapping.c), which local
+ * column each remote column goes to (matched by name, or renamed),
  * how to convert values, defaults for local columns the source does not
  * send, the index used to find rows, and the conflict policy.  The local
  * side is rebuilt after local DDL (relcache invalidation) or a new RELATION
@@ -156,19 +157,20 @@ is_builtin_type(Oid typid)
 }
 
 static void
-map_column(ApplyRelation *rel, int i, Relation localrel)
+map_column(ApplyRelation *rel, int i, Relation localrel, ApplyTableConfig *tc)
 {
 	ApplyRemoteColumn *rc = &rel->columns[i];
 	ApplyColumnMap *cm = &rel->colmap[i];
 	TupleDesc	desc = RelationGetDescr(localrel);
 	Form_pg_attribute att = NULL;
+	const char *local_name = apply_target_column(tc, rc->name);
 	Oid			fn;
 
 	for (int a = 0; a < desc->natts; a++)
 	{
 		Form_pg_attribute cand = TupleDescAttr(desc, a);
 
-		if (!cand->attisdropped && strcmp(NameStr(cand->attname), rc->name) == 0)
+		if (!cand->attisdropped && strcmp(NameStr(cand->attname), local_name) == 0)
 		{
 			att = cand;
 			break;
@@ -178,10 +180,12 @@ map_column(ApplyRelation *rel, int i, Relation localrel)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("target relation \"%s.%s\" has no column \"%s\"",
-						rel->schema_name, rel->table_name, rc->name),
-				 errdetail("The source sends column \"%s\" of type %s.",
-						   rc->name, format_type_with_typemod(rc->typid, rc->typmod)),
-				 errhint("Add the column to the target table; the worker retries and resumes at this transaction.")));
+						get_namespace_name(RelationGetNamespace(localrel)),
+						RelationGetRelationName(localrel), local_name),
+				 errdetail("The source sends column \"%s\" of type %s of table \"%s.%s\".",
+						   rc->name, format_type_with_typemod(rc->typid, rc->typmod),
+						   rel->schema_name, rel->table_name),
+				 errhint("Add the column to the target table, or map the source column to another one with set_table_options(column_map => ...); the worker retries and resumes at this transaction.")));
 
 	/* the target computes its generated columns itself */
 	if (att->attgenerated)
@@ -248,6 +252,10 @@ apply_relmap_open_local(ApplyRelation *rel, ApplySubscription *sub)
 	Oid			nspid;
 	Relation	localrel;
 	MemoryContext old;
+	const char *target_schema;
+	const char *target_table;
+	ApplyTableConfig *tc;
+	ApplyTableSync *ts;
 
 	if (rel->local_valid)
 		return;
@@ -261,14 +269,23 @@ apply_relmap_open_local(ApplyRelation *rel, ApplySubscription *sub)
 		return;
 	}
 
-	nspid = get_namespace_oid(rel->schema_name, true);
+	tc = apply_table_config(sub, rel->schema_name, rel->table_name);
+	apply_target_table(sub, rel->schema_name, rel->table_name,
+					   &target_schema, &target_table);
+	ts = apply_table_sync(sub, rel->schema_name, rel->table_name);
+	rel->sync_lsn = ts ? ts->sync_lsn : InvalidXLogRecPtr;
+	nspid = get_namespace_oid(target_schema, true);
 	rel->local_relid = OidIsValid(nspid) ?
-		get_relname_relid(rel->table_name, nspid) : InvalidOid;
+		get_relname_relid(target_table, nspid) : InvalidOid;
 	if (!OidIsValid(rel->local_relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("target relation \"%s.%s\" does not exist",
-						rel->schema_name, rel->table_name),
+						target_schema, target_table),
+				 (strcmp(target_schema, rel->schema_name) != 0 ||
+				  strcmp(target_table, rel->table_name) != 0) ?
+				 errdetail("The subscription maps source table \"%s.%s\" to it.",
+						   rel->schema_name, rel->table_name) : 0,
 				 errhint("Create the table on the target, or exclude it from the subscription; the worker retries and resumes at this transaction.")));
 
 	localrel = table_open(rel->local_relid, AccessShareLock);
@@ -276,13 +293,13 @@ apply_relmap_open_local(ApplyRelation *rel, ApplySubscription *sub)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("target relation \"%s.%s\" is not a table",
-						rel->schema_name, rel->table_name),
+						target_schema, target_table),
 				 errdetail("Rows are applied to plain tables only; a partitioned table receives them through its partitions, which must exist on the target under the same names.")));
 
 	old = MemoryContextSwitchTo(rel->local_cxt);
 	rel->colmap = palloc0(sizeof(ApplyColumnMap) * Max(1, rel->ncolumns));
 	for (int i = 0; i < rel->ncolumns; i++)
-		map_column(rel, i, localrel);
+		map_column(rel, i, localrel, tc);
 	collect_defaults(rel, localrel);
 	rel->lookup_index = RelationGetReplicaIndex(localrel);
 	if (!OidIsValid(rel->lookup_index))

@@ -20,6 +20,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "funcapi.h"
+#include "parser/parser.h"
 #include "miscadmin.h"
 #include "replication/origin.h"
 #include "storage/proc.h"
@@ -37,6 +38,7 @@ PG_FUNCTION_INFO_V1(apply_sql_wakeup);
 PG_FUNCTION_INFO_V1(apply_sql_stop_worker);
 PG_FUNCTION_INFO_V1(apply_sql_drop_origin);
 PG_FUNCTION_INFO_V1(apply_sql_worker_status);
+PG_FUNCTION_INFO_V1(apply_sql_check_row_filter);
 
 static void
 check_preloaded(void)
@@ -377,6 +379,8 @@ state_name(ApplyWorkerState state)
 			return "starting";
 		case APPLY_STATE_CONNECTING:
 			return "connecting";
+		case APPLY_STATE_COPYING:
+			return "copying";
 		case APPLY_STATE_STREAMING:
 			return "streaming";
 		case APPLY_STATE_WAITING_RETRY:
@@ -387,7 +391,47 @@ state_name(ApplyWorkerState state)
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 25
+#define STATUS_COLUMNS 31
+
+/*
+ * The copy progress columns: tables done and total, rows and bytes (of
+ * finished tables and of those in progress), the tables being copied, and
+ * the rate in rows per second since the copy started.  NULL when no copy
+ * ran since the server started.
+ */
+static int
+copy_status_columns(ApplyWorkerSlot *s, Datum *values, bool *nulls, int n)
+{
+	uint64		rows = s->copy_rows;
+	uint64		bytes = s->copy_bytes;
+	StringInfoData current;
+	bool		none = (s->copy_start_time == 0);
+	double		secs;
+
+	initStringInfo(&current);
+	for (int h = 0; h < APPLY_MAX_COPY_WORKERS; h++)
+	{
+		ApplyCopyHelper *helper = &s->copy_helpers[h];
+
+		if (helper->pid == 0 || helper->table[0] == '\0')
+			continue;
+		rows += helper->rows;
+		bytes += helper->bytes;
+		appendStringInfo(&current, "%s%s", current.len > 0 ? ", " : "", helper->table);
+	}
+	secs = none ? 0 : (double) (GetCurrentTimestamp() - s->copy_start_time) / USECS_PER_SEC;
+	for (int i = 0; i < 6; i++)
+		nulls[n + i] = none;
+	values[n++] = Int32GetDatum(s->copy_tables_done);
+	values[n++] = Int32GetDatum(s->copy_tables_total);
+	values[n++] = Int64GetDatum((int64) rows);
+	values[n++] = Int64GetDatum((int64) bytes);
+	nulls[n] = none || current.len == 0;
+	values[n++] = CStringGetTextDatum(current.data);
+	nulls[n] = none || secs <= 0;
+	values[n++] = Float8GetDatum(secs > 0 ? rows / secs : 0);
+	return n;
+}
 
 /*
  * _worker_status() RETURNS SETOF record: the shared status of this
@@ -446,8 +490,65 @@ apply_sql_worker_status(PG_FUNCTION_ARGS)
 		TS_OR_NULL(s.last_error_time);
 		nulls[n] = (s.source_system_id[0] == '\0');
 		values[n++] = CStringGetTextDatum(s.source_system_id);
+		n = copy_status_columns(&s, values, nulls, n);
 		Assert(n == STATUS_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * _check_row_filter(expr): the expression parses as one SQL expression.
+ * Column references are resolved by the source's plugin, which also checks
+ * what the expression may call; here we only make sure the text cannot be
+ * anything but an expression (it is embedded in the copy's SELECT).
+ */
+Datum
+apply_sql_check_row_filter(PG_FUNCTION_ARGS)
+{
+	char	   *expr = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	StringInfoData sql;
+	List	   *stmts = NIL;
+	bool		ok;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *parse_error = NULL;
+
+	check_caller();
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT WHERE (%s)", expr);
+	PG_TRY();
+	{
+		stmts = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* a syntax error only: the raw parser holds no resources */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		parse_error = edata->message;
+		stmts = NIL;
+	}
+	PG_END_TRY();
+
+	ok = list_length(stmts) == 1;
+	if (ok)
+	{
+		SelectStmt *sel = (SelectStmt *) ((RawStmt *) linitial(stmts))->stmt;
+
+		ok = IsA(sel, SelectStmt) && sel->whereClause != NULL &&
+			sel->fromClause == NIL && sel->targetList == NIL &&
+			sel->op == SETOP_NONE && sel->withClause == NULL &&
+			sel->sortClause == NIL && sel->limitCount == NULL &&
+			sel->lockingClause == NIL;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for argument \"row_filter\": \"%s\"", expr),
+				 parse_error ? errdetail("%s.", parse_error) : errdetail("It is not one SQL expression."),
+				 errhint("Give a boolean expression over the source table's columns, such as region = 'eu' AND total > 100.")));
+	PG_RETURN_VOID();
 }

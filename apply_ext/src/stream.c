@@ -180,17 +180,12 @@ apply_stream_disconnect(PGconn *conn)
 		PQfinish(conn);
 }
 
-/*
- * Run a command and return its last result, or the first COPY result.
- * The caller checks the status and PQclear()s it.
- */
-PGresult *
-apply_stream_exec(PGconn *conn, const char *query)
+/* Wait for the results of the command sent; see apply_stream_exec. */
+static PGresult *
+collect_result(PGconn *conn)
 {
 	PGresult   *last = NULL;
 
-	if (!PQsendQuery(conn, query))
-		return NULL;
 	for (;;)
 	{
 		PGresult   *res;
@@ -216,6 +211,57 @@ apply_stream_exec(PGconn *conn, const char *query)
 			break;
 	}
 	return last;
+}
+
+/*
+ * Run a command and return its last result, or the first COPY result.
+ * The caller checks the status and PQclear()s it.
+ */
+PGresult *
+apply_stream_exec(PGconn *conn, const char *query)
+{
+	if (!PQsendQuery(conn, query))
+		return NULL;
+	return collect_result(conn);
+}
+
+/*
+ * The same with parameters (text), through the extended protocol: one
+ * statement only, and values never become SQL text.
+ */
+PGresult *
+apply_stream_exec_params(PGconn *conn, const char *query, int nparams,
+						 const char *const *values)
+{
+	if (!PQsendQueryParams(conn, query, nparams, NULL, values, NULL, NULL, 0))
+		return NULL;
+	return collect_result(conn);
+}
+
+/*
+ * Run a query on a normal (not replication) connection to the source and
+ * return its rows; an ERROR says what we were doing ("what").  The caller
+ * PQclear()s the result.
+ */
+PGresult *
+apply_stream_query(PGconn *conn, const char *query, int nparams,
+				   const char *const *values, const char *what)
+{
+	PGresult   *res = apply_stream_exec_params(conn, query, nparams, values);
+
+	if (res == NULL || (PQresultStatus(res) != PGRES_TUPLES_OK &&
+						PQresultStatus(res) != PGRES_COMMAND_OK))
+	{
+		char	   *msg = pchomp(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+		const char *hint = hint_for(msg);
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_EXCEPTION),
+				 errmsg("could not %s on the source: %s", what, msg),
+				 hint ? errhint("%s", hint) : 0));
+	}
+	return res;
 }
 
 /* Raise an error for a failed command result, naming the command. */
@@ -262,6 +308,47 @@ apply_stream_create_slot(PGconn *conn, const char *slot_name)
 }
 
 /*
+ * Create a temporary slot whose snapshot is exported, for the initial copy:
+ * returns its consistent point and the snapshot's name.  The snapshot stays
+ * valid until the next command on this connection.
+ */
+XLogRecPtr
+apply_stream_create_snapshot_slot(PGconn *conn, const char *slot_name,
+								  char **snapshot_name)
+{
+	StringInfoData cmd;
+	PGresult   *res;
+	XLogRecPtr	lsn;
+
+	initStringInfo(&cmd);
+	appendStringInfo(&cmd, "CREATE_REPLICATION_SLOT %s TEMPORARY LOGICAL decoderbufs (SNAPSHOT 'export')",
+					 quote_identifier(slot_name));
+	res = apply_stream_exec(conn, cmd.data);
+	check_result(conn, res, PGRES_TUPLES_OK, "create a temporary replication slot for the initial copy");
+	lsn = DatumGetLSN(DirectFunctionCall1(pg_lsn_in,
+										  CStringGetDatum(PQgetvalue(res, 0, 1))));
+	*snapshot_name = pstrdup(PQgetvalue(res, 0, 2));
+	PQclear(res);
+	pfree(cmd.data);
+	return lsn;
+}
+
+/* Drop a slot through the replication connection. */
+void
+apply_stream_drop_slot(PGconn *conn, const char *slot_name)
+{
+	StringInfoData cmd;
+	PGresult   *res;
+
+	initStringInfo(&cmd);
+	appendStringInfo(&cmd, "DROP_REPLICATION_SLOT %s", quote_identifier(slot_name));
+	res = apply_stream_exec(conn, cmd.data);
+	check_result(conn, res, PGRES_COMMAND_OK, "drop the temporary replication slot of the initial copy");
+	PQclear(res);
+	pfree(cmd.data);
+}
+
+/*
  * IDENTIFY_SYSTEM: the source's system identifier (returned) and timeline.
  * It also proves the connection is a logical replication connection to a
  * database.
@@ -304,20 +391,81 @@ append_option(StringInfo cmd, bool *first, const char *name, const char *value)
 	*first = false;
 }
 
+/* A table named exactly in a table-pattern list ("schema"."table"). */
+static void
+append_exact_table(StringInfo buf, const char *schema, const char *table)
+{
+	appendStringInfo(buf, "%s.%s", quote_identifier(schema),
+					 quote_identifier(table));
+}
+
+/* The per-table plugin options of one table's settings. */
+static void
+append_table_options(StringInfo cmd, bool *first, ApplyTableConfig *tc)
+{
+	StringInfoData v;
+	ListCell   *lc;
+
+	initStringInfo(&v);
+	if (tc->row_filter)
+	{
+		append_exact_table(&v, tc->schema_name, tc->table_name);
+		appendStringInfo(&v, ": %s", tc->row_filter);
+		append_option(cmd, first, "row-filter", v.data);
+	}
+	if (tc->columns != NIL)
+	{
+		resetStringInfo(&v);
+		append_exact_table(&v, tc->schema_name, tc->table_name);
+		appendStringInfoString(&v, ": ");
+		foreach(lc, tc->columns)
+		{
+			if (lc != list_head(tc->columns))
+				appendStringInfoString(&v, ", ");
+			appendStringInfoString(&v, quote_identifier(lfirst(lc)));
+		}
+		append_option(cmd, first, "columns", v.data);
+	}
+	if (tc->operations != NIL)
+	{
+		resetStringInfo(&v);
+		append_exact_table(&v, tc->schema_name, tc->table_name);
+		appendStringInfoString(&v, ": ");
+		foreach(lc, tc->operations)
+		{
+			if (lc != list_head(tc->operations))
+				appendStringInfoString(&v, ", ");
+			appendStringInfoString(&v, lfirst(lc));
+		}
+		append_option(cmd, first, "operations", v.data);
+	}
+	pfree(v.data);
+}
+
 /*
  * Start streaming the subscription's slot from startpoint, asking the
- * plugin for compact, batched output, filtered as the subscription says.
- * The extension's own tables are never asked for.
+ * plugin for compact, batched output, filtered as the subscription says:
+ * the table selection, and each table's columns, operations and row filter,
+ * so that nothing filtered out crosses the network.  The extension's own
+ * tables are never asked for.
  */
 void
 apply_stream_start(PGconn *conn, ApplySubscription *sub, XLogRecPtr startpoint)
 {
 	StringInfoData cmd;
+	StringInfoData include;
 	StringInfoData exclude;
 	PGresult   *res;
 	bool		first = true;
 	char		batch[32];
+	ListCell   *lc;
 
+	initStringInfo(&include);
+	if (sub->include_tables && sub->include_tables[0])
+		appendStringInfoString(&include, sub->include_tables);
+	if (sub->include_schemas && sub->include_schemas[0])
+		appendStringInfo(&include, "%s%s", include.len > 0 ? ", " : "",
+						 sub->include_schemas);
 	initStringInfo(&exclude);
 	appendStringInfoString(&exclude, APPLY_SCHEMA_NAME ".*");
 	if (sub->exclude_tables && sub->exclude_tables[0])
@@ -331,9 +479,11 @@ apply_stream_start(PGconn *conn, ApplySubscription *sub, XLogRecPtr startpoint)
 	append_option(&cmd, &first, "compact", "true");
 	append_option(&cmd, &first, "batch-size", batch);
 	append_option(&cmd, &first, "only-local", sub->only_local ? "true" : "false");
-	if (sub->include_tables && sub->include_tables[0])
-		append_option(&cmd, &first, "include-tables", sub->include_tables);
+	if (include.len > 0)
+		append_option(&cmd, &first, "include-tables", include.data);
 	append_option(&cmd, &first, "exclude-tables", exclude.data);
+	foreach(lc, sub->table_configs)
+		append_table_options(&cmd, &first, lfirst(lc));
 	appendStringInfoChar(&cmd, ')');
 
 	res = apply_stream_exec(conn, cmd.data);

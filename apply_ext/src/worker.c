@@ -308,7 +308,7 @@ apply_change(ApplyContext *actx, Decoderbufs__RowMessage *msg,
 		rel = apply_relmap_get(msg->relation_oid);
 		actx->current_rel = rel;
 		apply_relmap_open_local(rel, actx->sub);
-		if (!rel->ignored)
+		if (!rel->ignored && apply_rel_synced(rel, actx->remote_commit_lsn))
 		{
 			switch (msg->op)
 			{
