@@ -74,6 +74,20 @@ reset_origin_progress(void)
 	replorigin_session_origin_timestamp = 0;
 }
 
+/*
+ * Stop the copy helpers of a subscription: they copy in a snapshot only
+ * its worker's connection keeps alive.  Caller holds ApplyShared->lock.
+ */
+void
+apply_worker_stop_copy_helpers(ApplyWorkerSlot *slot)
+{
+	for (int h = 0; h < APPLY_MAX_COPY_WORKERS; h++)
+	{
+		if (slot->copy_helpers[h].pid != 0)
+			kill(slot->copy_helpers[h].pid, SIGTERM);
+	}
+}
+
 static void
 worker_on_exit(int code, Datum arg)
 {
@@ -81,6 +95,8 @@ worker_on_exit(int code, Datum arg)
 	if (MySlot != NULL)
 	{
 		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+		if (MySlot->pid == MyProcPid)
+			apply_worker_stop_copy_helpers(MySlot);
 		if (MySlot->pid == MyProcPid)
 		{
 			MySlot->pid = 0;
@@ -546,9 +562,9 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 	}
 }
 
-/* Settings of the apply session. */
-static void
-set_session_settings(ApplySubscription *sub)
+/* Settings of the apply session (also of the copy helpers). */
+void
+apply_worker_session_settings(ApplySubscription *sub)
 {
 	SetConfigOption("DateStyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("IntervalStyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
@@ -605,6 +621,7 @@ run_worker(ApplyContext *actx)
 		MySlot->source_timeline = tli;
 		LWLockRelease(ApplyShared->lock);
 	}
+	apply_copy_run(actx, conn);
 	apply_stream_start(conn, actx->sub, startpos);
 	set_state(APPLY_STATE_STREAMING);
 	ereport(LOG,
@@ -679,6 +696,7 @@ apply_worker_main(Datum main_arg)
 											 ALLOCSET_SMALL_SIZES);
 	actx = MemoryContextAllocZero(worker_cxt, sizeof(ApplyContext));
 	MyApplyContext = actx;
+	actx->slot = MySlot;
 	actx->worker_user = GetUserId();
 
 	PG_TRY();
@@ -695,7 +713,7 @@ apply_worker_main(Datum main_arg)
 		actx->apply_user = actx->sub->owner;
 		pgstat_report_appname(actx->sub->name);
 
-		set_session_settings(actx->sub);
+		apply_worker_session_settings(actx->sub);
 		apply_relmap_init();
 		run_worker(actx);
 	}
