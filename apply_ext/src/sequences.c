@@ -151,11 +151,38 @@ sequence_error_callback(void *arg)
 }
 
 /*
+ * Append schema.name for the source, always quoted: the source may be a
+ * release whose reserved words this server does not know.
+ */
+static void
+append_source_name(StringInfo buf, const char *schema, const char *name)
+{
+	const char *parts[2] = {schema, name};
+
+	for (int i = 0; i < 2; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(buf, '.');
+		appendStringInfoChar(buf, '"');
+		for (const char *p = parts[i]; *p; p++)
+		{
+			if (*p == '"')
+				appendStringInfoChar(buf, '"');
+			appendStringInfoChar(buf, *p);
+		}
+		appendStringInfoChar(buf, '"');
+	}
+}
+
+/*
  * The source sequences the subscription selects, in name order, with their
- * values.  Reading a value needs the SELECT privilege on the source (the
- * pg_sequences view shows a NULL last_value both without it and for a
- * sequence never used, so the sequences themselves are read); the others
- * are returned as not readable.  The extension's own schema is never taken.
+ * values.  The sequences themselves are read, which needs the SELECT
+ * privilege on the source (pg_sequences.last_value is NULL both without it
+ * and whenever is_called is false: never used, or set with setval(...,
+ * false), which pg_dump and reseeding scripts do); the others are returned
+ * as not readable.  A sequence dropped on the source between the listing
+ * and the reading fails the reading query: an ERROR, and the next sync
+ * goes through.  The extension's own schema is never taken.
  */
 static List *
 read_source_sequences(PGconn *conn, ApplySubscription *sub)
@@ -214,9 +241,9 @@ read_source_sequences(PGconn *conn, ApplySubscription *sub)
 		{
 			SeqSync    *s = lfirst(lc);
 
-			appendStringInfo(&sql, "%sSELECT %d, last_value, is_called FROM %s",
-							 n > 0 ? " UNION ALL " : "", n,
-							 quote_qualified_identifier(s->schema, s->name));
+			appendStringInfo(&sql, "%sSELECT %d, last_value, is_called FROM ",
+							 n > 0 ? " UNION ALL " : "", n);
+			append_source_name(&sql, s->schema, s->name);
 			batch[n++] = s;
 		}
 		res = apply_stream_query(conn, sql.data, 0, NULL,
