@@ -772,6 +772,36 @@ BEGIN
 END
 $$;
 
+-- Set the target's sequences that the subscription selects (sequences =>)
+-- to the source's values now, never backwards; the worker also does it
+-- every decoderbufs_apply.sequence_sync_interval (sequences.c).  Runs in the
+-- caller's transaction and connects to the source itself; the values are
+-- set as the subscription's owner.
+CREATE FUNCTION @extschema@._sync_sequences(sub_id integer,
+    OUT sequence_name text, OUT target_sequence text, OUT source_value bigint,
+    OUT target_value_before bigint, OUT target_value_after bigint, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apply_sql_sync_sequences' LANGUAGE C STRICT;
+
+CREATE FUNCTION @extschema@.sync_sequences(name text)
+RETURNS TABLE (sequence_name text, target_sequence text, source_value bigint,
+               target_value_before bigint, target_value_after bigint, action text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    RETURN QUERY SELECT * FROM @extschema@._sync_sequences(s.sub_id);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.sync_sequences(text) IS
+'Set the target''s selected sequences to the source''s values now (never backwards)';
+REVOKE ALL ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_sequences(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_sequences(text)
+    TO decoderbufs_apply_admin;
+
 COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[]) IS
 'Create a subscription to a source server''s decoderbufs slot';
 COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS

@@ -19,6 +19,7 @@
  *	selection.c		which source tables (and their columns) a subscription takes
  *	mapping.c		source names to target names; per-table settings
  *	copy.c			the initial copy: coordinator and copy helpers
+ *	sequences.c		sequence values follow the source
  *	worker.c		the apply worker: main loop, transactions, progress
  *	decode.c		RowMessage values to Datums
  *	relmap.c		remote relations to local ones, column mapping
@@ -75,6 +76,7 @@ extern int	apply_feedback_interval;
 extern int	apply_batch_size;
 extern int	apply_naptime;
 extern int	apply_copy_parallelism;
+extern int	apply_sequence_sync_interval;
 
 /* ---- conflicts ---- */
 
@@ -359,6 +361,10 @@ extern void apply_copy_note_streamed_table(ApplySubscription *sub,
 										   const char *schema,
 										   const char *table);
 extern PGDLLEXPORT void apply_copy_helper_main(Datum main_arg);
+
+/* ---- sequences (sequences.c) ---- */
+
+extern int	apply_sequences_sync(ApplySubscription *sub, PGconn *conn);
 
 /* ---- relation mapping (relmap.c) ---- */
 

@@ -495,6 +495,35 @@ restart_requested(void)
 }
 
 /*
+ * Every decoderbufs_apply.sequence_sync_interval, between remote
+ * transactions, set the subscription's sequences to the source's values
+ * (sequences.c); the first time one interval after streaming starts, so
+ * that a sync that keeps failing (an ERROR restarts the worker) still lets
+ * the stream apply in between.  Returns how long the loop may wait.
+ */
+static long
+sync_sequences_when_due(ApplyContext *actx)
+{
+	static TimestampTz last_sync = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (apply_sequence_sync_interval <= 0 || actx->sub->sequences == NULL)
+		return LONG_MAX;
+	if (last_sync == 0)
+		last_sync = now;
+	if (in_remote_txn || IsTransactionState())
+		return LONG_MAX;		/* after the commit, which data wakes us for */
+	if (TimestampDifferenceExceeds(last_sync, now, apply_sequence_sync_interval))
+	{
+		apply_sequences_sync(actx->sub, NULL);
+		last_sync = now = GetCurrentTimestamp();
+	}
+	return TimestampDifferenceMilliseconds(now,
+										   TimestampTzPlusMilliseconds(last_sync,
+																	   apply_sequence_sync_interval));
+}
+
+/*
  * The streaming loop: receive, apply, report, and watch the connection.
  */
 static void
@@ -533,6 +562,7 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 			LWLockRelease(ApplyShared->lock);
 		}
 		send_feedback(conn, false, false);
+		wait_ms = Min(wait_ms, sync_sequences_when_due(actx));
 
 		now = GetCurrentTimestamp();
 		if (apply_receive_timeout > 0)
