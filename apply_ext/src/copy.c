@@ -485,6 +485,9 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 	/* the snapshot has served: release the temporary slot's WAL */
 	apply_stream_drop_slot(repl_conn, tmp_slot);
 	drop_leftover_helper_origins(sub);
+	/* sequences follow the copied tables (sequences.c) */
+	if (sub->sequences != NULL)
+		apply_sequences_sync(sub, NULL);
 
 	LWLockAcquire(ApplyShared->lock, LW_SHARED);
 	total = actx->slot->copy_tables_total;
