@@ -51,6 +51,19 @@ SELECT data::jsonb - 'transaction_id' - 'commit_time' AS debug_mode
 FROM pg_logical_slot_peek_changes('columns', NULL, NULL, 'debug-mode', '1',
                                   'include-type-info', '0', 'columns', 'cl_t: id, a')
 WHERE data::jsonb ? 'table';
+-- listing every column changes nothing, byte for byte
+CREATE FUNCTION cl_bytes(VARIADIC options text[]) RETURNS bytea[] LANGUAGE sql AS $$
+    SELECT array_agg(data ORDER BY n)
+    FROM pg_logical_slot_peek_binary_changes('columns', NULL, NULL, VARIADIC options)
+        WITH ORDINALITY c(lsn, xid, data, n)
+$$;
+SELECT cl_bytes('include-key-flags', '1')
+           = cl_bytes('include-key-flags', '1', 'columns', 'cl_t: c, "Mixed Col", "B", a, id')
+           AS same_default,
+       cl_bytes('compact', '1')
+           = cl_bytes('compact', '1', 'columns', 'cl_t: c, "Mixed Col", "B", a, id',
+                      'operations', '*: insert, update, delete, truncate')
+           AS same_compact;
 -- the first occurrence whose pattern matches applies
 SELECT cl('columns', 'cl_?: id, c', 'columns', 'cl_t: id, a') AS first_match;
 SELECT cl('columns', 'other: a', 'columns', '*.cl_*: id, "B"') AS second_match;
@@ -187,4 +200,4 @@ SELECT cl('include-tables', 'cl_t', 'include-tables', 'cl_t');
 
 SELECT pg_drop_replication_slot('columns');
 DROP TABLE cl_t, cl_full, cl_full_nopk, op_a, op_b, op_c, "Op Mixed", op_rf;
-DROP FUNCTION cl(text[]), cl_done(), show(jsonb);
+DROP FUNCTION cl(text[]), cl_done(), show(jsonb), cl_bytes(text[]);

@@ -133,6 +133,16 @@ UPDATE rf_toast_key SET k = 'short';        -- moves out: DELETE of the old key
 SELECT rf_short('row-filter', 'rf_toast_full: n > 0 AND length(big) > 1000',
                 'row-filter', 'rf_toast_def: id > 1',
                 'row-filter', 'rf_toast_key: length(k) > 1000') AS toast;
+-- a filter that lets every row through changes nothing, byte for byte
+CREATE FUNCTION rf_bytes(VARIADIC options text[]) RETURNS bytea[] LANGUAGE sql AS $$
+    SELECT array_agg(data ORDER BY n)
+    FROM pg_logical_slot_peek_binary_changes('rowfilter', NULL, NULL, VARIADIC options)
+        WITH ORDINALITY c(lsn, xid, data, n)
+$$;
+SELECT rf_bytes('include-lsn', '1') = rf_bytes('include-lsn', '1', 'row-filter', '*: true')
+           AS same_default,
+       rf_bytes('compact', '1') = rf_bytes('compact', '1', 'row-filter', '*: true')
+           AS same_compact;
 SELECT rf_done();
 
 --
@@ -287,4 +297,4 @@ DROP TABLE rf_def, rf_full, rf_toast_full, rf_toast_def, rf_toast_key, rf_a, rf_
     "RF Mixed", "rf:colon", rf_other, rf_err, rf_err_udt, rf_nokey;
 DROP TYPE rf_mood;
 DROP FUNCTION rf(text[]), rf_done(), noise(int), rf_short(text[]), rf_ids(text[]),
-    rf_plus_one(int);
+    rf_bytes(text[]), rf_plus_one(int);
