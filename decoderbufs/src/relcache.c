@@ -10,10 +10,10 @@
  * filter ready to run (the per-table options, table_settings.c and
  * row_filter.c), and the parts of its messages that are the same on every
  * row, already in wire format - is looked up once and kept in a hash table
- * keyed by relation OID.  Relcache and type/namespace syscache invalidations (which logical
- * decoding replays at the right point of the WAL) mark entries invalid, and
- * the next row of that relation rebuilds its entry.  So there are no catalog
- * lookups per column per row.
+ * keyed by relation OID.  Relcache and type/namespace syscache
+ * invalidations (which logical decoding replays at the right point of the
+ * WAL) mark entries invalid, and the next row of that relation rebuilds its
+ * entry.  So there are no catalog lookups per column per row.
  *
  * The invalidation callbacks can only be registered, never removed, so they
  * are registered once per backend and check whether a cache exists.
@@ -365,8 +365,8 @@ build_entry(DbufsState *state, DbufsRelation *entry, Relation rel)
 							entry->columns[c].typeinfo.value_optional);
 
 	/*
-	 * The key index is the replica identity index, except under FULL, where
-	 * the filter may use every column anyway.
+	 * The key index is the replica identity index (the columns a filter may
+	 * use), except under FULL, where it may use every column anyway.
 	 */
 	if (row_filter != NULL)
 		entry->row_filter = dbufs_row_filter_build(row_filter, entry, rel,

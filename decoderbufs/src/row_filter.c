@@ -30,7 +30,8 @@
  * key logs none, and then the key's values are those of the new row, so the
  * new row alone decides.  Hence a filter on a column outside the replica
  * identity cannot decide an UPDATE or DELETE unless the identity is FULL:
- * that is an error when the first UPDATE or DELETE of the table is decoded.
+ * that is an error when the first UPDATE or DELETE of the table that the
+ * option operations lets through is decoded.
  *
  * Unchanged TOAST values of an UPDATE are not in the WAL; the new row holds
  * pointers to the stored values, which cannot be read while decoding.  The
