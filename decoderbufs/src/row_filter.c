@@ -319,6 +319,7 @@ typedef struct FilterCheck
 	Oid			bad_function;
 } FilterCheck;
 
+/* check_functions_in_node() callback: user-defined or not immutable? */
 static bool
 unsafe_function_checker(Oid func_id, void *context)
 {
