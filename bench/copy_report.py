@@ -48,6 +48,11 @@ def main():
             stats[(t, e)] = s
 
     L = [f"### Initial copy: decoderbufs_apply against native logical replication and pglogical ({run_id})", ""]
+    mismatched = [r for r in rows if r["status"] == "mismatch"]
+    if mismatched:
+        L += [f"**FAIL: {len(mismatched)} {'copy' if len(mismatched) == 1 else 'copies'} left other row counts on the target than the source's "
+              f"({', '.join(sorted({LABEL.get(r['engine'], r['engine']) + ' ' + r['test'] for r in mismatched}))}); "
+              "see the failures below.**", ""]
     L += [f"- {l}" for l in settings]
     L += ["", "Time: subscription creation to every table of the test synced; MB = 10^6 bytes of the "
           "source tables' pg_table_size.  Medians of the runs that succeeded.", "",
@@ -77,9 +82,9 @@ def main():
             if ours and nat:
                 met = "yes" if ours / nat >= target else "**no**"
             elif not ours:
-                met = "**no**: ours did not complete a copy"
+                met = "**no**: no copy of ours succeeded"
             else:
-                met = "-: native did not complete a copy"
+                met = "-: no copy of native succeeded"
         L.append(f"| {t} | {ratio(ours, nat)} | {ratio(ours, pgl)} | {tgt} | {met} |")
 
     bad = [r for r in rows if r["status"] != "ok"]
