@@ -51,7 +51,8 @@
 # Env: ENGINES ("native pglogical ext"), TESTS ("single multi"), RUNS (3),
 #      N_COPY (2000000), N_TABLES (4), COPY_PARALLELISM (2: ours' worker
 #      budget), COPY_TIMEOUT (seconds per measurement; default
-#      max(120, N_COPY / 4000)), POLL_INTERVAL (0.1), COPY_PORT (5541: the
+#      max(120, N_COPY / 4000)), START_TIMEOUT (60: seconds for the
+#      engine to show any table sync), POLL_INTERVAL (0.1), COPY_PORT (5541: the
 #      source; the target is COPY_PORT + 1), RUN_ID, KEEP=1 (keep the
 #      clusters' directory), QUICK=1 (N_COPY 200000, RUNS 1: a smoke test).
 #      PG_CONFIG / PGBIN pick the PostgreSQL (its pkglibdir must have
@@ -71,6 +72,7 @@ ENGINES=${ENGINES:-"native pglogical ext"}
 TESTS=${TESTS:-"single multi"}
 COPY_PARALLELISM=${COPY_PARALLELISM:-2}
 COPY_TIMEOUT=${COPY_TIMEOUT:-$(( N_COPY / 4000 > 120 ? N_COPY / 4000 : 120 ))}
+START_TIMEOUT=${START_TIMEOUT:-60}
 POLL_INTERVAL=${POLL_INTERVAL:-0.1}
 SP=${COPY_PORT:-5541}; TP=$((SP + 1))
 DB=bench
@@ -340,14 +342,14 @@ clear_slots() {
 log_errors() { # new ERROR / FATAL lines of both servers since the offsets given
   local s
   s=$( { tail -c +"$(( $1 + 1 ))" "$SD/server.log" | sed 's/^/  source: /'
-         tail -c +"$(( $2 + 1 ))" "$TD/server.log" | sed 's/^/  target: /'; } | grep -E 'ERROR|FATAL|PANIC|terminated by signal' | grep -v 'terminating logical replication worker due to administrator command' | head -10)
+         tail -c +"$(( $2 + 1 ))" "$TD/server.log" | sed 's/^/  target: /'; } | grep -E 'ERROR|FATAL|PANIC|terminated by signal' | grep -v 'due to administrator command' | head -10)
   [ -n "$s" ] && { say "  server log errors during this measurement:"; echo "$s" >&3; echo "$s" >&2; }
 }
 logsize() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
 MISMATCH=0
 measure() { # engine test run
-  local E=$1 test=$2 r=$3 t out st c0 c1="" progress=0 ls0 lt0 why
+  local E=$1 test=$2 r=$3 t out st c0 c1="" progress=0 started=0 ls0 lt0 why
   if [ -n "${BROKEN[$E]:-}" ]; then record "$E" "$test" "$r" failed 0 "${BROKEN[$E]}"; return; fi
   q $TP $DB "TRUNCATE $(echo ${TABLES[$test]} | sed 's/ /, /g'); CHECKPOINT" >/dev/null
   q $SP $DB "CHECKPOINT" >/dev/null
@@ -368,8 +370,10 @@ measure() { # engine test run
       done) c1=$(now); break ;;
       error*) why=${st#error }; break ;;
     esac
+    [ "$st" != init ] && started=1
     if [ "$E" = ext ] && [ $progress = 0 ] && over "$c0" 1; then eng_ext_progress; progress=1; fi
-    over "$c0" "$COPY_TIMEOUT" && { why="timeout after $COPY_TIMEOUT s (state: $st)"; break; }
+    [ $started = 0 ] && over "$c0" "$START_TIMEOUT" && { why="no table sync started within $START_TIMEOUT s"; break; }
+    over "$c0" "$COPY_TIMEOUT" && { why="not synced after $COPY_TIMEOUT s (state: $st)"; break; }
     sleep "$POLL_INTERVAL"
   done
   if [ -n "$c1" ]; then
@@ -387,7 +391,7 @@ measure() { # engine test run
       MISMATCH=1
     fi
   else
-    [[ $why == timeout* ]] && st=timeout || st=failed
+    [[ $why == no\ table* || $why == not\ synced* ]] && st=timeout || st=failed
     record "$E" "$test" "$r" $st 0 "$why"
   fi
   out=$(eng_${E}_stop "$test" 2>&1) || say "WARN: $E: dropping the subscription failed: $out"

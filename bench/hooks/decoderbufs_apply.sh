@@ -24,7 +24,8 @@ eng_ext_resume() { q $TP $DB "SELECT decoderbufs_apply.enable_subscription('benc
 # The initial copy (copy test): a subscription of bench_copy alone with
 # copy_data, copying with COPY_PARALLELISM workers (2, as native's
 # max_sync_workers_per_subscription); its tables' progress is in
-# decoderbufs_apply.table_sync, done when every one is 'ready'.  If the
+# decoderbufs_apply.table_sync (waiting, copying, ready): copying once the
+# table is no longer waiting, done when it is ready.  If the
 # subscription cannot be created, eng_ext_copy_state says done at once, so
 # the harness records the empty table as a mismatch instead of waiting for
 # its 600 s timeout (the error is in the run's log).
@@ -39,13 +40,13 @@ eng_ext_copy_start() {
 }
 eng_ext_copy_state() {  # -> init | copying | done
   [ -f "$T/ext_copy_failed" ] && { echo done; return; }
-  local r ready total
-  r=$(q $TP $DB "SELECT count(*) FILTER (WHERE state = 'ready'), count(*)
+  local r ready total waiting
+  r=$(q $TP $DB "SELECT count(*) FILTER (WHERE state = 'ready'), count(*), count(*) FILTER (WHERE state = 'waiting')
       FROM decoderbufs_apply.table_sync s JOIN decoderbufs_apply.subscription u USING (sub_id)
       WHERE u.sub_name = 'bench_copy'")
-  IFS='|' read -r ready total <<<"$r"
+  IFS='|' read -r ready total waiting <<<"$r"
   if [ "${total:-0}" = 1 ] && [ "$ready" = 1 ]; then echo done
-  elif [ "${total:-0}" != 0 ]; then echo copying
+  elif [ "${total:-0}" != 0 ] && [ "$waiting" != "$total" ]; then echo copying
   else echo init; fi
 }
 eng_ext_copy_stop() {
