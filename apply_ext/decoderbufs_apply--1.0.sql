@@ -465,7 +465,10 @@ BEGIN
          sub_include_tables, sub_include_schemas, sub_exclude_tables,
          sub_copy_data, sub_existing_data, sub_copy_parallelism, sub_sequences)
     VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
-            'decoderbufs_apply_' || id, conflict_policy, only_local, replica_role,
+            -- origins are cluster-wide and ids per database: both name it
+            'decoderbufs_apply_' || (SELECT d.oid FROM pg_catalog.pg_database d
+                                     WHERE d.datname = pg_catalog.current_database()) || '_' || id,
+            conflict_policy, only_local, replica_role,
             include_list, schema_list, exclude_list,
             copy_data, existing_data, copy_parallelism, sequence_list);
     PERFORM @extschema@._wakeup(id, false);

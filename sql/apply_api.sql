@@ -30,12 +30,13 @@ SELECT s.sub_name AS name,
        CASE WHEN r.rolsuper THEN '(superuser)' ELSE r.rolname::text END AS owner,
        s.sub_enabled AS enabled, s.sub_conninfo AS conninfo,
        s.sub_slot_name AS slot_name,
-       s.sub_origin_name = 'decoderbufs_apply_' || s.sub_id AS origin_ok,
+       s.sub_origin_name = 'decoderbufs_apply_' || d.oid || '_' || s.sub_id AS origin_ok,
        s.sub_conflict_policy AS policy, s.sub_only_local AS only_local,
        s.sub_replica_role AS replica_role, s.sub_include_tables AS tables,
        s.sub_exclude_tables AS exclude_tables, s.sub_skip_lsn AS skip_lsn
 FROM decoderbufs_apply.subscription s
 JOIN pg_roles r ON r.oid = s.sub_owner
+JOIN pg_database d ON d.datname = current_database()
 ORDER BY s.sub_name COLLATE "C";
 CREATE VIEW api_policies AS
 SELECT s.sub_name AS name, p.schema_name, p.table_name, p.conflict_policy

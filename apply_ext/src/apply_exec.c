@@ -675,6 +675,18 @@ apply_exec_insert(ApplyContext *actx, ApplyRelation *arel,
 		apply_exec_flush(actx);
 
 	decode_new(arel, er, msg, &td);
+
+	/*
+	 * An UPDATE that the source's row filter turned into an INSERT carries
+	 * unchanged TOAST values only as markers: the row cannot be built.
+	 */
+	if (has_unchanged(&td))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot apply INSERT on \"%s.%s\": the source did not send the values of its unchanged TOAST columns",
+						arel->schema_name, arel->table_name),
+				 errdetail("The row came into the table's row filter through an UPDATE that did not change those columns, and the table's replica identity does not carry them."),
+				 errhint("Set REPLICA IDENTITY FULL on the source table, then resync the table with decoderbufs_apply.resync_table(), or step over this transaction with decoderbufs_apply.skip_transaction().")));
 	store_remote(er->remoteslot, &td);
 	fill_defaults(er, arel, er->remoteslot);
 

@@ -481,7 +481,7 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 	parallelism = sub->copy_parallelism > 0 ? sub->copy_parallelism : apply_copy_parallelism;
 	parallelism = Min(parallelism, nwaiting);
 	ereport(LOG,
-			(errmsg("decoderbufs_apply subscription \"%s\" starts the initial copy of %d of its %d tables with %d helpers, in a snapshot consistent at %X/%X",
+			(errmsg("decoderbufs_apply subscription \"%s\" starts the initial copy of %d of its %d tables with %d helper(s), in a snapshot consistent at %X/%X",
 					sub->name, nwaiting, list_length(sub->table_syncs),
 					Max(parallelism, 1), LSN_FORMAT_ARGS(sync_lsn))));
 	publish_copy_start(actx->slot, snapshot, sync_lsn, list_length(sub->table_syncs),
@@ -513,8 +513,8 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 	bytes = actx->slot->copy_bytes;
 	LWLockRelease(ApplyShared->lock);
 	ereport(LOG,
-			(errmsg("decoderbufs_apply subscription \"%s\" finished the initial copy: %d tables, " UINT64_FORMAT " rows, %.1f MB in %.1f s",
-					sub->name, total, rows, bytes / 1048576.0,
+			(errmsg("decoderbufs_apply subscription \"%s\" finished the initial copy: %d tables copied in this run (%d in all), " UINT64_FORMAT " rows, %.1f MB in %.1f s",
+					sub->name, nwaiting, total, rows, bytes / 1048576.0,
 					(GetCurrentTimestamp() - start) / 1000000.0)));
 }
 
@@ -982,7 +982,7 @@ mark_ready(ApplySubscription *sub, const char *schema, const char *table,
 	args[4] = Int64GetDatum((int64) rows);
 	args[5] = Int64GetDatum((int64) bytes);
 	spi_exec("UPDATE decoderbufs_apply.table_sync SET state = 'ready', sync_lsn = $4::pg_lsn, "
-			 "rows_copied = $5, bytes_copied = $6, finished_at = now() "
+			 "rows_copied = $5, bytes_copied = $6, finished_at = clock_timestamp() "
 			 "WHERE sub_id = $1 AND schema_name = $2 AND table_name = $3",
 			 6, argtypes, args, SPI_OK_UPDATE);
 }
@@ -1020,7 +1020,8 @@ copy_table(ApplyContext *actx, PGconn *conn, const char *schema,
 	apply_check_target_privileges(rel, ACL_INSERT |
 								  (sub->existing_data == APPLY_EXISTING_TRUNCATE ? ACL_TRUNCATE : 0) |
 								  (sub->existing_data == APPLY_EXISTING_KEEP &&
-								   sub->policy == APPLY_POLICY_OVERWRITE ? ACL_UPDATE : 0));
+								   apply_table_policy(sub, schema, table) == APPLY_POLICY_OVERWRITE ?
+								   ACL_UPDATE : 0));
 	plan = plan_copy(conn, sub, schema, table, rel);
 	if (sub->existing_data == APPLY_EXISTING_TRUNCATE)
 		truncate_target(rel);
@@ -1108,7 +1109,8 @@ claim_table(ApplySubscription *sub, char **schema, char **table)
 	args[0] = Int32GetDatum(sub->id);
 	begin_catalog_txn();
 	SPI_connect();
-	ret = SPI_execute_with_args("UPDATE decoderbufs_apply.table_sync t SET state = 'copying', started_at = now() "
+	ret = SPI_execute_with_args("UPDATE decoderbufs_apply.table_sync t SET state = 'copying', started_at = clock_timestamp(), "
+								"finished_at = NULL, rows_copied = NULL, bytes_copied = NULL "
 								"FROM (SELECT schema_name, table_name FROM decoderbufs_apply.table_sync "
 								"      WHERE sub_id = $1 AND state = 'waiting' "
 								"      ORDER BY schema_name, table_name LIMIT 1 "

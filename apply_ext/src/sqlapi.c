@@ -539,7 +539,10 @@ apply_sql_check_row_filter(PG_FUNCTION_ARGS)
 			sel->fromClause == NIL && sel->targetList == NIL &&
 			sel->op == SETOP_NONE && sel->withClause == NULL &&
 			sel->sortClause == NIL && sel->limitCount == NULL &&
-			sel->lockingClause == NIL;
+			sel->limitOffset == NULL && sel->lockingClause == NIL &&
+			sel->groupClause == NIL && sel->havingClause == NULL &&
+			sel->windowClause == NIL && sel->distinctClause == NIL &&
+			sel->intoClause == NULL && sel->valuesLists == NIL;
 	}
 	if (!ok)
 		ereport(ERROR,

@@ -68,6 +68,12 @@ like($err, qr/invalid value for argument "table_name": "orders"/, 'the table mus
 ($ret, $out, $err) = $target->psql('postgres',
 	q{SELECT decoderbufs_apply.set_table_options('flt', 'f.orders', column_map => '["a"]')});
 like($err, qr/invalid value for argument "column_map"/, 'column_map must be an object');
+($ret, $out, $err) = $target->psql('postgres',
+	q{SELECT decoderbufs_apply.set_table_options('flt', 'f.orders', row_filter => 'true) OFFSET (5')});
+like($err, qr/invalid value for argument "row_filter"/, 'a filter that adds an OFFSET to the copy is refused');
+($ret, $out, $err) = $target->psql('postgres',
+	q{SELECT decoderbufs_apply.set_table_options('flt', 'f.orders', row_filter => 'true GROUP BY 1')});
+like($err, qr/invalid value for argument "row_filter"/, 'a filter that adds a GROUP BY is refused');
 is(tgt('SELECT count(*) FROM decoderbufs_apply.table_config'), '0', 'nothing was stored');
 
 # ---- the settings --------------------------------------------------------
@@ -129,5 +135,20 @@ is(tgt('SELECT count(*) FROM f.skipme'), '0', 'an excluded table is not copied o
 is(tgt('SELECT count(*) FROM other.t'), '0', 'a table outside the selected schemas is not taken');
 is(tgt(q{SELECT state FROM decoderbufs_apply.subscription_status WHERE subscription = 'flt'}), 'streaming',
 	'the worker streams');
+
+# A row that comes into the filter by an UPDATE that leaves a TOASTed
+# column alone: under DEFAULT identity its value is not in the WAL, so the
+# worker stops with an error instead of inserting the row without it.
+src(q{CREATE TABLE f.toasty (id int PRIMARY KEY, big text);
+	  ALTER TABLE f.toasty ALTER big SET STORAGE EXTERNAL});
+tgt(q{CREATE TABLE f.toasty (id int PRIMARY KEY, big text);
+	  SELECT decoderbufs_apply.set_table_options('flt', 'f.toasty', row_filter => 'id % 2 = 0')});
+src(q{INSERT INTO f.toasty VALUES (1, repeat('t', 10000))});
+src(q{UPDATE f.toasty SET id = 2 WHERE id = 1});
+ok(poll_until($target, q{SELECT last_error LIKE 'cannot apply INSERT on "f.toasty": the source did not send the values of its unchanged TOAST columns'
+	FROM decoderbufs_apply.subscription_status WHERE subscription = 'flt'}, 60),
+	'an INSERT without its unchanged TOAST values stops the worker with an error')
+  or diag(tgt(q{SELECT last_error FROM decoderbufs_apply.subscription_status WHERE subscription = 'flt'}));
+is(tgt('SELECT count(*) FROM f.toasty'), '0', 'no row without its value was written');
 
 done_testing();
