@@ -49,6 +49,7 @@
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -512,11 +513,10 @@ check_source_settings(Precheck *pc)
 
 		params[0] = pc->slot_name;
 		slot = source_query(pc->conn,
-							"SELECT s.plugin, d.datname, s.database IS NOT DISTINCT FROM "
-							"  (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()), "
+							"SELECT s.plugin, s.database, "
+							"  s.database IS NOT DISTINCT FROM current_database(), "
 							"  s.wal_status, s.active, s.active_pid "
 							"FROM pg_catalog.pg_replication_slots s "
-							"LEFT JOIN pg_catalog.pg_database d ON d.oid = s.database "
 							"WHERE s.slot_name = $1",
 							1, params, &err, NULL);
 		if (slot != NULL)
@@ -1313,19 +1313,43 @@ check_targets(Precheck *pc)
 
 /* ---- the target server ---- */
 
-/* Is decoderbufs_apply loaded, and if not, is it at least listed? */
+/*
+ * Does a change of shared_preload_libraries wait for a restart?  Only
+ * roles that may read the setting can tell (pg_settings hides it from the
+ * others), which is enough for a hint.
+ */
+static bool
+preload_pending_restart(void)
+{
+	bool		pending = false;
+	int			ret;
+
+	SPI_connect();
+	ret = SPI_execute("SELECT pending_restart FROM pg_catalog.pg_settings "
+					  "WHERE name = 'shared_preload_libraries'", true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull);
+
+		pending = !isnull && DatumGetBool(d);
+	}
+	SPI_finish();
+	return pending;
+}
+
+/* decoderbufs_apply must have been loaded at server start. */
 static void
 check_preload(Precheck *pc)
 {
-	const char *value = GetConfigOption("shared_preload_libraries", true, false);
-
 	if (ApplyShared != NULL)
 		report(pc, "shared_preload_libraries", PRECHECK_OK, NULL,
 			   "decoderbufs_apply is loaded on the target (shared_preload_libraries)", NULL);
-	else if (value != NULL && library_listed(value, APPLY_LIBRARY_NAME))
+	else if (preload_pending_restart())
 		report(pc, "shared_preload_libraries", PRECHECK_ERROR, NULL,
-			   "shared_preload_libraries lists decoderbufs_apply, but the target server has not been restarted since: no subscription can run",
-			   "Restart the target server.");
+			   "decoderbufs_apply is not loaded on the target, and a change of shared_preload_libraries waits for a restart: no subscription can run",
+			   "Restart the target server, with decoderbufs_apply in shared_preload_libraries.");
 	else
 		report(pc, "shared_preload_libraries", PRECHECK_ERROR, NULL,
 			   "decoderbufs_apply is not in the target's shared_preload_libraries: no subscription can run",
