@@ -1075,6 +1075,9 @@ check_column_type(Precheck *pc, PrecheckTable *t, ApplySourceColumn *c,
 		return;
 	same_type = builtin ? c->typid == att->atttypid :
 		strcmp(c->type_name, format_type_be(att->atttypid)) == 0;
+	/* an unconstrained target column takes any type modifier's values */
+	if (same_type && att->atttypmod < 0)
+		return;
 	if (same_type)
 	{
 		report(pc, "column_types", PRECHECK_WARNING, object,
@@ -1249,34 +1252,25 @@ check_target_empty(Precheck *pc, PrecheckTable *t, Relation rel)
 
 typedef void (*TargetCheck) (Precheck *pc, PrecheckTable *t, Relation rel);
 
-/* The checks of the target tables, in the order their rows come. */
-static const struct
+typedef struct TargetCheckDef
 {
 	const char *name;
 	TargetCheck check;
-	const char *ok_message;
-}			target_checks[] =
-{
-	{
-		"target_key", check_target_key,
-		"every target table has a key whose columns the source sends"
-	},
-	{
-		"target_columns", check_target_columns,
-		"every replicated source column has a column on the target"
-	},
-	{
-		"column_types", check_column_types,
-		"every replicated column has the same type on both sides"
-	},
-	{
-		"target_not_null", check_not_null,
-		"every NOT NULL column without a default of the target tables gets a value from the source"
-	},
-	{
-		"target_empty", check_target_empty,
-		"every target table the initial copy fills is empty"
-	},
+	const char *ok_message;		/* the row when no table has a problem */
+} TargetCheckDef;
+
+/* The checks of the target tables, in the order their rows come. */
+static const TargetCheckDef target_checks[] = {
+	{"target_key", check_target_key,
+	"every target table has a key whose columns the source sends"},
+	{"target_columns", check_target_columns,
+	"every replicated source column has a column on the target"},
+	{"column_types", check_column_types,
+	"every replicated column has a type on the target that holds its values"},
+	{"target_not_null", check_not_null,
+	"every NOT NULL column without a default of the target tables gets a value from the source"},
+	{"target_empty", check_target_empty,
+	"every target table the initial copy fills is empty"},
 };
 
 /*

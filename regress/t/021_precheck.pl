@@ -257,7 +257,7 @@ src(q{
 	ALTER TABLE rfull REPLICA IDENTITY FULL;
 	CREATE TABLE only_src (id int PRIMARY KEY);
 	CREATE TABLE wide (id int PRIMARY KEY, a text, extra int);
-	CREATE TABLE conv (id int PRIMARY KEY, flag boolean, num text, code varchar(10), d date);
+	CREATE TABLE conv (id int PRIMARY KEY, flag boolean, num text, code varchar(10), d date, amount numeric(10,2));
 	CREATE TABLE nn_t (id int PRIMARY KEY, v text);
 	CREATE TABLE keyed (id int PRIMARY KEY, code text NOT NULL UNIQUE);
 	CREATE TABLE full_t (id int PRIMARY KEY);
@@ -267,7 +267,7 @@ tgt(q{
 	CREATE TABLE rin (id int PRIMARY KEY, v text);
 	CREATE TABLE rfull (v text);
 	CREATE TABLE wide (id int PRIMARY KEY, a text);
-	CREATE TABLE conv (id int PRIMARY KEY, flag int, num int, code varchar(5), d inet);
+	CREATE TABLE conv (id int PRIMARY KEY, flag int, num int, code varchar(5), d inet, amount numeric);
 	CREATE TABLE nn_t (id int PRIMARY KEY, v text, must text NOT NULL, fine text NOT NULL DEFAULT '');
 	CREATE TABLE keyed (id int NOT NULL, code text PRIMARY KEY);
 	CREATE TABLE full_t (id int PRIMARY KEY);
@@ -325,6 +325,9 @@ check_row(\@rows, 'column_types', 'public.conv.code', 'warning',
 	qr/is character varying\(10\) on the source and character varying\(5\) on the target: values are coerced to the target's type modifier/,
 	qr/ALTER COLUMN code TYPE character varying\(10\)/, 'a narrower varchar');
 ok(!grep({ $_->{object} && $_->{object} eq 'public.conv.id' } @rows), 'no row for a column of the same type');
+ok(!grep({ $_->{object} && $_->{object} eq 'public.conv.amount' } @rows),
+	'no row for a numeric(10,2) going to an unconstrained numeric');
+is(scalar(grep { $_->{check_name} eq 'column_types' } @rows), 4, 'one row per column whose type differs');
 
 # a NOT NULL target column without a default that the source does not send
 @rows = tables_rows([qw(nn_t)], 'copy_data => false');
