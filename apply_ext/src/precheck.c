@@ -55,7 +55,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -476,15 +475,48 @@ worker_running(Precheck *pc)
 }
 
 /*
+ * Look the subscription's slot up on the source, when its name is known:
+ * its plugin, database, whether it belongs to the connection's database,
+ * wal_status, active and active_pid.  NULL if there is no name, or on
+ * failure (with the message in *err).
+ */
+static PGresult *
+lookup_slot(Precheck *pc, char **err)
+{
+	PGresult   *res;
+	const char *params[1];
+
+	*err = NULL;
+	if (pc->slot_name == NULL)
+		return NULL;
+	params[0] = pc->slot_name;
+	res = source_query(pc->conn,
+					   "SELECT s.plugin, s.database, "
+					   "  s.database IS NOT DISTINCT FROM current_database(), "
+					   "  s.wal_status, s.active, s.active_pid "
+					   "FROM pg_catalog.pg_replication_slots s "
+					   "WHERE s.slot_name = $1",
+					   1, params, err, NULL);
+	if (res != NULL)
+	{
+		pc->slot_exists = PQntuples(res) > 0;
+		pc->slot_held_by_worker = pc->slot_exists &&
+			value_bool(res, 0, 4) && worker_running(pc);
+	}
+	return res;
+}
+
+/*
  * The source's settings, counts of slots and wal senders, the role's
- * attributes, and the subscription's slot.
+ * attributes, and the subscription's slot.  False if the source cannot
+ * be queried at all.
  */
 static bool
 check_source_settings(Precheck *pc)
 {
 	PGresult   *res;
+	PGresult   *slot;
 	char	   *err;
-	const char *params[1];
 
 	res = source_query(pc->conn,
 					   "SELECT pg_catalog.current_setting('wal_level'), "
@@ -499,51 +531,27 @@ check_source_settings(Precheck *pc)
 					   0, NULL, &err, NULL);
 	if (res == NULL || PQntuples(res) != 1)
 	{
-		PQclear(res);
 		report(pc, "connection", PRECHECK_ERROR, NULL,
 			   psprintf("could not read the source's settings: %s", res ? "no row" : err),
 			   "Check that the connection string names a database of a PostgreSQL server.");
+		PQclear(res);
 		return false;
 	}
 	pc->may_replicate = value_bool(res, 0, 6);
+	slot = lookup_slot(pc, &err);
 
-	if (pc->slot_name)
-	{
-		PGresult   *slot;
-
-		params[0] = pc->slot_name;
-		slot = source_query(pc->conn,
-							"SELECT s.plugin, s.database, "
-							"  s.database IS NOT DISTINCT FROM current_database(), "
-							"  s.wal_status, s.active, s.active_pid "
-							"FROM pg_catalog.pg_replication_slots s "
-							"WHERE s.slot_name = $1",
-							1, params, &err, NULL);
-		if (slot != NULL)
-		{
-			pc->slot_exists = PQntuples(slot) > 0;
-			pc->slot_held_by_worker = pc->slot_exists &&
-				value_bool(slot, 0, 4) && worker_running(pc);
-		}
-		check_wal_level(pc, PQgetvalue(res, 0, 0));
-		check_slots(pc, value_int(res, 0, 1), value_int(res, 0, 2));
-		check_wal_senders(pc, value_int(res, 0, 3), value_int(res, 0, 4));
-		check_sender_timeout(pc, value_int(res, 0, 5));
-		if (slot != NULL)
-			check_slot(pc, slot);
-		else
-			report(pc, "slot", PRECHECK_WARNING, pc->slot_name,
-				   psprintf("could not look up replication slot \"%s\" on the source: %s", pc->slot_name, err),
-				   NULL);
-		PQclear(slot);
-	}
-	else
-	{
-		check_wal_level(pc, PQgetvalue(res, 0, 0));
-		check_slots(pc, value_int(res, 0, 1), value_int(res, 0, 2));
-		check_wal_senders(pc, value_int(res, 0, 3), value_int(res, 0, 4));
-		check_sender_timeout(pc, value_int(res, 0, 5));
-	}
+	check_wal_level(pc, PQgetvalue(res, 0, 0));
+	check_slots(pc, value_int(res, 0, 1), value_int(res, 0, 2));
+	check_wal_senders(pc, value_int(res, 0, 3), value_int(res, 0, 4));
+	check_sender_timeout(pc, value_int(res, 0, 5));
+	if (slot != NULL)
+		check_slot(pc, slot);
+	else if (pc->slot_name != NULL)
+		report(pc, "slot", PRECHECK_WARNING, pc->slot_name,
+			   psprintf("could not look up replication slot \"%s\" on the source: %s",
+						pc->slot_name, err),
+			   NULL);
+	PQclear(slot);
 	PQclear(res);
 	return true;
 }
