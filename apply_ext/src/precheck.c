@@ -1227,7 +1227,8 @@ check_target_empty(Precheck *pc, PrecheckTable *t, Relation rel)
 	char	   *target = table_name(t->target_schema, t->target_table);
 	char	   *label = table_label(t->target_schema, t->target_table);
 
-	if (!pc->sub->copy_data || (t->sync != NULL && t->sync->state == 'r'))
+	/* tables copied already, or being copied, hold the copy's own rows */
+	if (!pc->sub->copy_data || (t->sync != NULL && t->sync->state != 'w'))
 		return;
 	if (pg_class_aclcheck(t->target_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 	{

@@ -359,6 +359,26 @@ check_row(\@rows, 'target_empty', 'public.full_t', 'warning', qr/existing_data i
 	qr/conflict policy/, 'non-empty target, existing_data => keep');
 @rows = tables_rows([qw(full_t)], 'copy_data => false');
 check_row(\@rows, 'target_empty', undef, 'ok', qr/^no initial copy/, undef, 'non-empty target without a copy');
+# a subscription's copy state: tables copied already hold the copy's rows
+tgt("SELECT decoderbufs_apply.create_subscription('copied', " . sql_string($conn)
+	  . ", tables => ARRAY['public.full_t'], copy_data => true, enabled => false)");
+@rows = precheck(undef, "subscription => 'copied'");
+check_row(\@rows, 'target_empty', 'public.full_t', 'error', qr/is not empty/, undef,
+	'a subscription whose copy has not started');
+tgt(q{INSERT INTO decoderbufs_apply.table_sync (sub_id, schema_name, table_name, state, sync_lsn)
+	SELECT sub_id, 'public', 'full_t', 'ready', '0/1' FROM decoderbufs_apply.subscription WHERE sub_name = 'copied'});
+@rows = precheck(undef, "subscription => 'copied'");
+check_row(\@rows, 'target_empty', undef, 'ok', qr/initial copy fills is empty/, undef,
+	'a table the copy has finished');
+check_row(\@rows, 'replication_slots', undef, 'ok', qr/none is needed: the subscription's slot exists already$/, undef,
+	'a finished copy needs no slot');
+tgt(q{UPDATE decoderbufs_apply.table_sync SET state = 'waiting', sync_lsn = NULL WHERE table_name = 'full_t'});
+@rows = precheck(undef, "subscription => 'copied'");
+check_row(\@rows, 'target_empty', 'public.full_t', 'error', qr/is not empty/, qr/existing_data => 'truncate'/,
+	'a table waiting to be copied again (resync_table)');
+check_row(\@rows, 'replication_slots', undef, 'ok', qr/1 is needed, for the initial copy$/, undef,
+	'a copy to make needs a slot');
+tgt("SELECT decoderbufs_apply.drop_subscription('copied')");
 
 ############################################################################
 # create_subscription refuses on an error, and goes ahead with precheck => false
