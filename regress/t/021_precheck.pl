@@ -8,7 +8,9 @@
 #  slot, wal_sender_timeout = 0 (and short), a role without REPLICATION (and
 #  with it, on a password connection), decoderbufs not in
 #  output_plugin_libraries (read from the setting, and tried with a
-#  temporary slot when the role may not read it), the subscription's slot
+#  temporary slot when the role may not read it; that attempt gives up
+#  after 5 s when a transaction runs on the source, and is not made when it
+#  would wait for the calling transaction itself), the subscription's slot
 #  existing already, or missing, a selection matching no table, tables
 #  without a key (an error, a warning when only INSERT is replicated);
 #  target: missing table, key the source does not send, missing column,
@@ -246,6 +248,55 @@ check_row(\@rows, 'connection', undef, 'error', qr/password authentication faile
 src('ALTER ROLE norepl REPLICATION');
 @rows = precheck($norepl_conn, "tables => ARRAY['public.good']");
 check_row(\@rows, 'replication_privilege', 'norepl', 'ok', undef, undef, 'after ALTER ROLE ... REPLICATION');
+check_row(\@rows, 'plugin', 'decoderbufs', 'ok',
+	$has_opl ? qr/^the source created a temporary slot with the decoderbufs plugin$/ : qr/does not restrict output plugins/,
+	undef, 'a role that may not read output_plugin_libraries');
+
+# that temporary slot waits for the transactions running on the source:
+# after 5 s the attempt is cancelled, and the row says it could not tell
+SKIP:
+{
+	skip 'this server build has no output_plugin_libraries setting (before 15.19): nothing to try', 4
+	  unless $has_opl;
+	my $bg = $source->background_psql('postgres');
+	$bg->query_safe('BEGIN');
+	$bg->query_safe('INSERT INTO good VALUES (999)');
+	my $t0 = time();
+	@rows = precheck($norepl_conn, "tables => ARRAY['public.good'], copy_data => false");
+	my $secs = time() - $t0;
+	check_row(\@rows, 'plugin', 'decoderbufs', 'warning',
+		qr/^could not check whether output_plugin_libraries on the source allows decoderbufs: a temporary slot was not created within 5 s$/,
+		qr/waits for the transactions running on the source.*pg_read_all_settings/, 'a transaction running on the source');
+	ok($secs >= 4 && $secs < 60, "the attempt took about 5 s ($secs s)");
+	$bg->query_safe('ROLLBACK');
+	$bg->quit;
+	ok(poll_until($source, "SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name LIKE 'dbufs_precheck_%'"),
+		'the cancelled temporary slot is gone');
+}
+
+# nor is it tried when it would wait for the calling transaction itself:
+# the source is this very server, and the transaction has written
+tgt("CREATE ROLE self_repl LOGIN REPLICATION PASSWORD 'pw'");
+my $thba = slurp_file($target->data_dir . '/pg_hba.conf');
+open $fh, '>', $target->data_dir . '/pg_hba.conf' or die;
+print $fh "local all self_repl scram-sha-256\n$thba";
+close $fh;
+$target->reload;
+my $self_conn = 'host=' . $target->host . ' port=' . $target->port . ' dbname=postgres user=self_repl password=pw';
+my $self_json = tgt("BEGIN; CREATE TABLE written (x int PRIMARY KEY);
+	SELECT coalesce(json_agg(p), '[]') FROM decoderbufs_apply.precheck(" . sql_string($self_conn)
+	  . ", tables => ARRAY['public.good'], copy_data => false) p; ROLLBACK;");
+@rows = @{ decode_json($self_json) };
+if ($has_opl)
+{
+	check_row(\@rows, 'plugin', 'decoderbufs', 'warning',
+		qr/^could not check whether output_plugin_libraries on the source allows decoderbufs: the source role may not read it, and trying a slot would wait for the calling transaction$/,
+		qr/^Run the precheck outside a transaction that has written/, 'the source is this server, in a transaction that wrote');
+}
+else
+{
+	check_row(\@rows, 'plugin', 'decoderbufs', 'ok', undef, undef, 'the source is this server');
+}
 
 ############################################################################
 # tables: keys, target tables, columns, types, NOT NULL, emptiness
