@@ -232,9 +232,8 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT retry_count integer, OUT next_retry timestamptz,
     OUT last_error text, OUT last_error_hint text, OUT last_error_context text,
     OUT last_error_time timestamptz, OUT source_system_id text,
-    OUT copy_tables_done integer, OUT copy_tables_total integer,
-    OUT copy_rows bigint, OUT copy_bytes bigint, OUT copy_current_table text,
-    OUT copy_rate float8)
+    OUT copy_rows_running bigint, OUT copy_bytes_running bigint,
+    OUT copy_current_table text, OUT copy_rate float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -862,6 +861,9 @@ BEGIN
     PERFORM @extschema@._stop_worker(s.sub_id);
     DELETE FROM @extschema@.subscription WHERE sub_id = s.sub_id;
     PERFORM @extschema@._drop_origin(s.sub_origin_name);
+    -- the bookkeeping origins of copy helpers that a crash kept from dropping theirs
+    PERFORM @extschema@._drop_origin(s.sub_origin_name || '_copy_' || h)
+    FROM generate_series(0, 7) h;
     IF drop_slot THEN
         PERFORM @extschema@._drop_slot(s.sub_conninfo, s.sub_slot_name, true);
     END IF;
@@ -884,6 +886,36 @@ BEGIN
     PERFORM @extschema@._wakeup(s.sub_id, true);
 END
 $$;
+
+-- Set the target's sequences that the subscription selects (sequences =>)
+-- to the source's values now, never backwards; the worker also does it
+-- every decoderbufs_apply.sequence_sync_interval (sequences.c).  Runs in the
+-- caller's transaction and connects to the source itself; the values are
+-- set as the subscription's owner.
+CREATE FUNCTION @extschema@._sync_sequences(sub_id integer,
+    OUT sequence_name text, OUT target_sequence text, OUT source_value bigint,
+    OUT target_value_before bigint, OUT target_value_after bigint, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apply_sql_sync_sequences' LANGUAGE C STRICT;
+
+CREATE FUNCTION @extschema@.sync_sequences(name text)
+RETURNS TABLE (sequence_name text, target_sequence text, source_value bigint,
+               target_value_before bigint, target_value_after bigint, action text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    s := @extschema@._get(name);
+    RETURN QUERY SELECT * FROM @extschema@._sync_sequences(s.sub_id);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.sync_sequences(text) IS
+'Set the target''s selected sequences to the source''s values now (never backwards)';
+REVOKE ALL ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_sequences(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_sequences(text)
+    TO decoderbufs_apply_admin;
 
 COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean) IS
 'Create a subscription to a source server''s decoderbufs slot';
@@ -934,13 +966,25 @@ SELECT s.sub_name AS subscription,
        w.last_error_time, w.retry_count, w.next_retry,
        w.last_receive_time, w.last_applied_time,
        w.source_system_id,
-       w.copy_tables_done, w.copy_tables_total, w.copy_rows, w.copy_bytes,
-       w.copy_current_table, w.copy_rate,
+       c.tables_done AS copy_tables_done,
+       c.tables_total AS copy_tables_total,
+       c.rows_done + coalesce(w.copy_rows_running, 0) AS copy_rows,
+       c.bytes_done + coalesce(w.copy_bytes_running, 0) AS copy_bytes,
+       w.copy_current_table,
+       w.copy_rate,
        s.sub_slot_name AS slot_name,
        s.sub_conflict_policy AS conflict_policy,
        s.sub_only_local AS only_local
 FROM @extschema@.subscription s
-LEFT JOIN @extschema@._worker_status() w ON w.sub_id = s.sub_id;
+LEFT JOIN @extschema@._worker_status() w ON w.sub_id = s.sub_id
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE t.state = 'ready')::integer AS tables_done,
+           count(*)::integer AS tables_total,
+           coalesce(sum(t.rows_copied) FILTER (WHERE t.state = 'ready'), 0)::bigint AS rows_done,
+           coalesce(sum(t.bytes_copied) FILTER (WHERE t.state = 'ready'), 0)::bigint AS bytes_done
+    FROM @extschema@.table_sync t
+    WHERE t.sub_id = s.sub_id
+    HAVING s.sub_copy_data) c ON true;
 
 COMMENT ON VIEW @extschema@.subscription_status IS
 'state, progress, lag, counters and last error of every subscription in this database';

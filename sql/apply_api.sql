@@ -12,7 +12,11 @@ CREATE EXTENSION decoderbufs_apply;
 
 -- The API: its functions, their results, and their arguments with defaults
 -- (one line each).
-SELECT p.proname AS function, pg_get_function_result(p.oid) AS result, a.argument
+-- (a set-returning function's result shows as TABLE(n columns))
+SELECT p.proname AS function,
+       regexp_replace(pg_get_function_result(p.oid), '^TABLE\(.*\)$',
+                      'TABLE(' || (cardinality(p.proargnames) - p.pronargs) || ' columns)') AS result,
+       a.argument
 FROM pg_proc p,
      regexp_split_to_table(pg_get_function_arguments(p.oid), ', ') WITH ORDINALITY a(argument, n)
 WHERE p.pronamespace = 'decoderbufs_apply'::regnamespace AND p.proname !~ '^_'

@@ -19,6 +19,7 @@
  *	selection.c		which source tables (and their columns) a subscription takes
  *	mapping.c		source names to target names; per-table settings
  *	copy.c			the initial copy: coordinator and copy helpers
+ *	sequences.c		sequence values follow the source
  *	worker.c		the apply worker: main loop, transactions, progress
  *	decode.c		RowMessage values to Datums
  *	relmap.c		remote relations to local ones, column mapping
@@ -42,6 +43,7 @@
 #include "lib/stringinfo.h"
 #include "libpq-fe.h"
 #include "nodes/pg_list.h"
+#include "nodes/parsenodes.h"
 #include "nodes/primnodes.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
@@ -74,6 +76,7 @@ extern int	apply_feedback_interval;
 extern int	apply_batch_size;
 extern int	apply_naptime;
 extern int	apply_copy_parallelism;
+extern int	apply_sequence_sync_interval;
 
 /* ---- conflicts ---- */
 
@@ -354,7 +357,14 @@ extern ApplyTableSync *apply_table_sync(ApplySubscription *sub,
 /* ---- the initial copy (copy.c) ---- */
 
 extern void apply_copy_run(ApplyContext *actx, PGconn *repl_conn);
+extern void apply_copy_note_streamed_table(ApplySubscription *sub,
+										   const char *schema,
+										   const char *table);
 extern PGDLLEXPORT void apply_copy_helper_main(Datum main_arg);
+
+/* ---- sequences (sequences.c) ---- */
+
+extern int	apply_sequences_sync(ApplySubscription *sub, PGconn *conn);
 
 /* ---- relation mapping (relmap.c) ---- */
 
@@ -423,6 +433,8 @@ apply_rel_synced(ApplyRelation *rel, XLogRecPtr commit_lsn)
 	return rel->sync_lsn == InvalidXLogRecPtr || commit_lsn >= rel->sync_lsn;
 }
 
+extern ApplyPolicy apply_table_policy(ApplySubscription *sub,
+									  const char *schema, const char *table);
 extern void apply_relmap_init(void);
 extern void apply_relmap_update(Decoderbufs__RelationInfo *info);
 extern ApplyRelation *apply_relmap_get(uint32 remote_oid);
@@ -456,6 +468,7 @@ extern void apply_exec_delete(ApplyContext *actx, ApplyRelation *rel,
 extern void apply_exec_truncate(ApplyContext *actx,
 								Decoderbufs__RowMessage *msg);
 extern void apply_exec_flush(ApplyContext *actx);
+extern void apply_check_target_privileges(Relation rel, AclMode mode);
 extern void apply_exec_end(ApplyContext *actx);
 
 /* ---- conflicts (conflict.c) ---- */
@@ -505,6 +518,9 @@ struct ApplyContext
 };
 
 extern ApplyContext *MyApplyContext;
+
+extern void apply_worker_session_settings(ApplySubscription *sub);
+extern void apply_worker_stop_copy_helpers(ApplyWorkerSlot *slot);
 
 extern PGDLLEXPORT void apply_worker_main(Datum main_arg);
 extern PGDLLEXPORT void apply_launcher_main(Datum main_arg);

@@ -97,13 +97,15 @@ static ExecRel *buffered_rel = NULL;	/* the one with buffered inserts */
  * Check once per relation and privilege that the subscription's owner may
  * write the table, and that no row security would filter what we write.
  */
-static void
-check_privileges(ApplyRelation *arel, Relation rel, AclMode mode)
+/*
+ * The current user (the subscription's owner) may write rel with mode, and
+ * no row-level security policy would filter what it writes.
+ */
+void
+apply_check_target_privileges(Relation rel, AclMode mode)
 {
 	AclResult	aclresult;
 
-	if ((arel->acl_checked & mode) == mode)
-		return;
 	aclresult = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), mode);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind),
@@ -115,6 +117,14 @@ check_privileges(ApplyRelation *arel, Relation rel, AclMode mode)
 						GetUserNameFromId(GetUserId(), true),
 						RelationGetRelationName(rel)),
 				 errhint("Make the subscription's owner the table's owner, a superuser, or a role with BYPASSRLS.")));
+}
+
+static void
+check_privileges(ApplyRelation *arel, Relation rel, AclMode mode)
+{
+	if ((arel->acl_checked & mode) == mode)
+		return;
+	apply_check_target_privileges(rel, mode);
 	arel->acl_checked |= mode;
 }
 

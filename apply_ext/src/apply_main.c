@@ -28,6 +28,7 @@ int			apply_feedback_interval = 1000;
 int			apply_batch_size = 65536;
 int			apply_naptime = 10000;
 int			apply_copy_parallelism = 2;
+int			apply_sequence_sync_interval = 60000;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -99,6 +100,12 @@ define_settings(void)
 							&apply_copy_parallelism,
 							2, 1, APPLY_MAX_COPY_WORKERS,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("decoderbufs_apply.sequence_sync_interval",
+							"How often an apply worker sets its subscription's sequences to the source's values.",
+							"Only subscriptions with sequences selected; between remote transactions. 0 disables the periodic sync (sync_sequences() still works).",
+							&apply_sequence_sync_interval,
+							60000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("decoderbufs_apply");
 }
 

@@ -133,8 +133,9 @@ apply_relmap_get(uint32 remote_oid)
 	return rel;
 }
 
-static ApplyPolicy
-policy_for(ApplySubscription *sub, const char *schema, const char *table)
+/* The conflict policy of a source table: its own, else the subscription's. */
+ApplyPolicy
+apply_table_policy(ApplySubscription *sub, const char *schema, const char *table)
 {
 	ListCell   *lc;
 
@@ -315,7 +316,9 @@ apply_relmap_open_local(ApplyRelation *rel, ApplySubscription *sub)
 			rel->lookup_attnums[k] = idx->rd_index->indkey.values[k];
 		index_close(idx, AccessShareLock);
 	}
-	rel->policy = policy_for(sub, rel->schema_name, rel->table_name);
+	rel->policy = apply_table_policy(sub, rel->schema_name, rel->table_name);
+	if (ts == NULL)
+		apply_copy_note_streamed_table(sub, rel->schema_name, rel->table_name);
 	MemoryContextSwitchTo(old);
 
 	table_close(localrel, AccessShareLock);

@@ -391,21 +391,22 @@ state_name(ApplyWorkerState state)
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 31
+#define STATUS_COLUMNS 29
 
 /*
- * The copy progress columns: tables done and total, rows and bytes (of
- * finished tables and of those in progress), the tables being copied, and
- * the rate in rows per second since the copy started.  NULL when no copy
- * ran since the server started.
+ * The copy progress columns: rows and bytes of the tables being copied
+ * (finished ones are counted in table_sync), which tables, and the rate in
+ * rows per second since this run of the copy started.  NULL when no copy
+ * ran since the worker slot was set up.
  */
 static int
 copy_status_columns(ApplyWorkerSlot *s, Datum *values, bool *nulls, int n)
 {
-	uint64		rows = s->copy_rows;
-	uint64		bytes = s->copy_bytes;
+	uint64		rows = 0;
+	uint64		bytes = 0;
 	StringInfoData current;
 	bool		none = (s->copy_start_time == 0);
+	bool		running = (s->state == APPLY_STATE_COPYING);
 	double		secs;
 
 	initStringInfo(&current);
@@ -420,16 +421,12 @@ copy_status_columns(ApplyWorkerSlot *s, Datum *values, bool *nulls, int n)
 		appendStringInfo(&current, "%s%s", current.len > 0 ? ", " : "", helper->table);
 	}
 	secs = none ? 0 : (double) (GetCurrentTimestamp() - s->copy_start_time) / USECS_PER_SEC;
-	for (int i = 0; i < 6; i++)
-		nulls[n + i] = none;
-	values[n++] = Int32GetDatum(s->copy_tables_done);
-	values[n++] = Int32GetDatum(s->copy_tables_total);
 	values[n++] = Int64GetDatum((int64) rows);
 	values[n++] = Int64GetDatum((int64) bytes);
-	nulls[n] = none || current.len == 0;
+	nulls[n] = current.len == 0;
 	values[n++] = CStringGetTextDatum(current.data);
-	nulls[n] = none || secs <= 0;
-	values[n++] = Float8GetDatum(secs > 0 ? rows / secs : 0);
+	nulls[n] = none || !running || secs <= 0;
+	values[n++] = Float8GetDatum(secs > 0 ? (s->copy_rows + rows) / secs : 0);
 	return n;
 }
 

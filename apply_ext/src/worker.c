@@ -74,6 +74,20 @@ reset_origin_progress(void)
 	replorigin_session_origin_timestamp = 0;
 }
 
+/*
+ * Stop the copy helpers of a subscription: they copy in a snapshot only
+ * its worker's connection keeps alive.  Caller holds ApplyShared->lock.
+ */
+void
+apply_worker_stop_copy_helpers(ApplyWorkerSlot *slot)
+{
+	for (int h = 0; h < APPLY_MAX_COPY_WORKERS; h++)
+	{
+		if (slot->copy_helpers[h].pid != 0)
+			kill(slot->copy_helpers[h].pid, SIGTERM);
+	}
+}
+
 static void
 worker_on_exit(int code, Datum arg)
 {
@@ -81,6 +95,8 @@ worker_on_exit(int code, Datum arg)
 	if (MySlot != NULL)
 	{
 		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+		if (MySlot->pid == MyProcPid)
+			apply_worker_stop_copy_helpers(MySlot);
 		if (MySlot->pid == MyProcPid)
 		{
 			MySlot->pid = 0;
@@ -479,6 +495,35 @@ restart_requested(void)
 }
 
 /*
+ * Every decoderbufs_apply.sequence_sync_interval, between remote
+ * transactions, set the subscription's sequences to the source's values
+ * (sequences.c); the first time one interval after streaming starts, so
+ * that a sync that keeps failing (an ERROR restarts the worker) still lets
+ * the stream apply in between.  Returns how long the loop may wait.
+ */
+static long
+sync_sequences_when_due(ApplyContext *actx)
+{
+	static TimestampTz last_sync = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (apply_sequence_sync_interval <= 0 || actx->sub->sequences == NULL)
+		return LONG_MAX;
+	if (last_sync == 0)
+		last_sync = now;
+	if (in_remote_txn || IsTransactionState())
+		return LONG_MAX;		/* after the commit, which data wakes us for */
+	if (TimestampDifferenceExceeds(last_sync, now, apply_sequence_sync_interval))
+	{
+		apply_sequences_sync(actx->sub, NULL);
+		last_sync = now = GetCurrentTimestamp();
+	}
+	return TimestampDifferenceMilliseconds(now,
+										   TimestampTzPlusMilliseconds(last_sync,
+																	   apply_sequence_sync_interval));
+}
+
+/*
  * The streaming loop: receive, apply, report, and watch the connection.
  */
 static void
@@ -517,6 +562,7 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 			LWLockRelease(ApplyShared->lock);
 		}
 		send_feedback(conn, false, false);
+		wait_ms = Min(wait_ms, sync_sequences_when_due(actx));
 
 		now = GetCurrentTimestamp();
 		if (apply_receive_timeout > 0)
@@ -546,9 +592,9 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 	}
 }
 
-/* Settings of the apply session. */
-static void
-set_session_settings(ApplySubscription *sub)
+/* Settings of the apply session (also of the copy helpers). */
+void
+apply_worker_session_settings(ApplySubscription *sub)
 {
 	SetConfigOption("DateStyle", "ISO, MDY", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("IntervalStyle", "postgres", PGC_SUSET, PGC_S_OVERRIDE);
@@ -605,6 +651,7 @@ run_worker(ApplyContext *actx)
 		MySlot->source_timeline = tli;
 		LWLockRelease(ApplyShared->lock);
 	}
+	apply_copy_run(actx, conn);
 	apply_stream_start(conn, actx->sub, startpos);
 	set_state(APPLY_STATE_STREAMING);
 	ereport(LOG,
@@ -679,6 +726,7 @@ apply_worker_main(Datum main_arg)
 											 ALLOCSET_SMALL_SIZES);
 	actx = MemoryContextAllocZero(worker_cxt, sizeof(ApplyContext));
 	MyApplyContext = actx;
+	actx->slot = MySlot;
 	actx->worker_user = GetUserId();
 
 	PG_TRY();
@@ -695,7 +743,7 @@ apply_worker_main(Datum main_arg)
 		actx->apply_user = actx->sub->owner;
 		pgstat_report_appname(actx->sub->name);
 
-		set_session_settings(actx->sub);
+		apply_worker_session_settings(actx->sub);
 		apply_relmap_init();
 		run_worker(actx);
 	}

@@ -195,8 +195,9 @@ failing_txn(20, "INSERT INTO wide VALUES (1, 'a', 42)");
 $err = wait_for_error('s', qr/extra/, 2);
 is($err, 'target relation "public.wide" has no column "extra"', '(b) last_error names table and column');
 $e = find_error($target, $off, qr/no column "extra"/);
-is($e->{detail}, 'The source sends column "extra" of type integer.', '(b) the detail gives the column\'s type');
-is($e->{hint}, 'Add the column to the target table; the worker retries and resumes at this transaction.',
+is($e->{detail}, 'The source sends column "extra" of type integer of table "public.wide".',
+	'(b) the detail gives the column\'s type and source table');
+is($e->{hint}, 'Add the column to the target table, or map the source column to another one with set_table_options(column_map => ...); the worker retries and resumes at this transaction.',
 	'(b) the hint says what to do');
 is(markers(20), '0', '(b) nothing applied while the column is missing');
 tgt('ALTER TABLE wide ADD COLUMN extra int');
