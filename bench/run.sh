@@ -19,17 +19,28 @@
 # is installed, and nothing needs installing.  This script builds nothing but
 # nullrecv: build the plugin first (make -C decoderbufs, or make bench).
 #
+# 3. apply_bench.sh and 4. apply_memory.sh: decoderbufs_apply against native
+#    logical replication and pglogical (see below).
+# 5. copy_bench.sh: initial copy of a 2,000,000-row table (single) and of
+#    the same rows in 4 tables (multi) by decoderbufs_apply (copy_data,
+#    copy_parallelism 2), native logical replication (copy_data, default
+#    max_sync_workers_per_subscription = 2) and pglogical
+#    (synchronize_data), interleaved: rows/s and MB/s, ratios, targets.
+#
 # Results in bench/results/ (gitignored): decode_raw.csv (one line per
 # measurement), decode_report.md (medians, ratios against Debezium and
 # pgoutput of the same run, targets), decode_summary.md (min/median/max),
-# memory.md, and a log per run.
+# memory.md, apply_report.md, apply_memory.md, copy_raw.csv and
+# copy_report.md, and a log per run.
 #
 # Env knobs: RUNS (3), N_INS (400000), N_UPD_BASE (400000; updates N/2 and
 # deletes N/4 rows per identity), MODES ("sql stream nullrecv"), PHASES,
 # MEM_ROWS (1000000), SKIP_DECODE=1, SKIP_MEMORY=1, SKIP_APPLY=1,
-# APPLY_ENGINES ("native pglogical ext"), PLUGIN_SO (the .so to
-# test), QUICK=1 (RUNS=1, 100k inserts, 40k update base, 100k-row memory test:
-# a smoke run of a few minutes).
+# SKIP_COPY=1, APPLY_ENGINES ("native pglogical ext"), COPY_ENGINES (the
+# same), N_COPY (2000000 rows for the copy test), N_TABLES (4),
+# COPY_PARALLELISM (2), PLUGIN_SO (the .so to test), QUICK=1 (RUNS=1, 100k
+# inserts, 40k update base, 100k-row memory test, 200k-row copy test: a
+# smoke run of a few minutes).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -105,9 +116,23 @@ if [ "${SKIP_APPLY:-0}" != 1 ]; then
     "$HERE/apply_memory.sh"
 fi
 
+# 5. copy_bench.sh: initial copy, ours against native and pglogical.  It
+#    exits 1 when a copy gave other row counts than the source's: say so
+#    loudly and fail the whole run, after the reports.
+copy_status=0
+if [ "${SKIP_COPY:-0}" != 1 ]; then
+    ENGINES=${COPY_ENGINES:-"native pglogical ext"} RUN_ID=copy-$(date +%Y%m%dT%H%M%S) \
+        "$HERE/copy_bench.sh" || copy_status=$?
+fi
+
 echo
 [ -f "$RESULTS_DIR/decode_report.md" ] && cat "$RESULTS_DIR/decode_report.md"
 [ -f "$RESULTS_DIR/memory.md" ] && cat "$RESULTS_DIR/memory.md"
 [ -f "$RESULTS_DIR/apply_report.md" ] && cat "$RESULTS_DIR/apply_report.md"
 [ -f "$RESULTS_DIR/apply_memory.md" ] && cat "$RESULTS_DIR/apply_memory.md"
+[ "${SKIP_COPY:-0}" != 1 ] && [ -f "$RESULTS_DIR/copy_report.md" ] && cat "$RESULTS_DIR/copy_report.md"
 echo "bench/run.sh: $(( $(date +%s) - t0 )) s; results in $RESULTS_DIR"
+if [ "$copy_status" != 0 ]; then
+    echo "bench/run.sh: copy_bench.sh FAILED (exit $copy_status): a copy lost or added rows, or the script broke; see its log in $RESULTS_DIR" >&2
+    exit 1
+fi

@@ -11,6 +11,10 @@
  * parts keep their case and match literally.  An entry without a schema
  * matches the table in every schema.
  *
+ * The plugin's per-table options (row-filter, columns, operations) begin
+ * their value with one such pattern followed by a colon, which
+ * dbufs_table_pattern_parse_one() reads.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,10 +26,11 @@
 
 /*
  * Read one identifier starting at *p into a glob pattern: quoted text is
- * escaped so that it matches literally.  Returns NULL at a syntax error.
+ * escaped so that it matches literally.  An unquoted identifier also ends
+ * at a colon when stop_at_colon is set.  Returns NULL at a syntax error.
  */
 static char *
-read_identifier(const char **p)
+read_identifier(const char **p, bool stop_at_colon)
 {
 	StringInfoData buf;
 	const char *s = *p;
@@ -57,7 +62,7 @@ read_identifier(const char **p)
 		char	   *folded;
 
 		while (*s != '\0' && *s != '.' && *s != ',' && !scanner_isspace(*s) &&
-			   *s != '"')
+			   *s != '"' && !(stop_at_colon && *s == ':'))
 			s++;
 		if (s == start)
 			return NULL;
@@ -95,14 +100,14 @@ dbufs_table_patterns_parse(const char *option, const char *value)
 		char	   *first;
 
 		skip_spaces(&p);
-		first = read_identifier(&p);
+		first = read_identifier(&p, false);
 		if (first == NULL)
 			goto syntax_error;
 		if (*p == '.')
 		{
 			p++;
 			pat->schema = first;
-			pat->table = read_identifier(&p);
+			pat->table = read_identifier(&p, false);
 			if (pat->table == NULL)
 				goto syntax_error;
 		}
@@ -128,6 +133,62 @@ syntax_error:
 					   (int) (p - value) + 1),
 			 errhint("Give a comma-separated list of [schema.]table names; unquoted names may use the wildcards * and ?.")));
 	return NIL;					/* keep compiler quiet */
+}
+
+/*
+ * Read the one table pattern that begins the value of a per-table option
+ * ("<pattern>: <setting>"), up to the colon that ends it; a colon inside a
+ * quoted name is part of the name.  Returns the pattern and sets *rest to
+ * what follows the colon.  "option" names the option in errors.
+ */
+DbufsTablePattern *
+dbufs_table_pattern_parse_one(const char *option, const char *value,
+							  const char **rest)
+{
+	DbufsTablePattern *pat = palloc0(sizeof(DbufsTablePattern));
+	const char *p = value;
+	char	   *first;
+
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("decoderbufs option \"%s\" requires a value", option)));
+
+	skip_spaces(&p);
+	first = read_identifier(&p, true);
+	if (first == NULL)
+		goto syntax_error;
+	if (*p == '.')
+	{
+		p++;
+		pat->schema = first;
+		pat->table = read_identifier(&p, true);
+		if (pat->table == NULL)
+			goto syntax_error;
+	}
+	else
+		pat->table = first;
+	skip_spaces(&p);
+	if (*p != ':')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value \"%s\" for decoderbufs option \"%s\"",
+						value, option),
+				 errdetail("A colon was expected after the table pattern, at position %d.",
+						   (int) (p - value) + 1),
+				 errhint("Write the value as \"<table pattern>: <setting>\", where the pattern is one [schema.]table name.")));
+	*rest = p + 1;
+	return pat;
+
+syntax_error:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value \"%s\" for decoderbufs option \"%s\"",
+					value, option),
+			 errdetail("Syntax error in the table pattern at or near position %d.",
+					   (int) (p - value) + 1),
+			 errhint("Write the value as \"<table pattern>: <setting>\", where the pattern is one [schema.]table name; unquoted names may use the wildcards * and ?.")));
+	return NULL;				/* keep compiler quiet */
 }
 
 /* Glob match with *, ? and backslash escapes. */
@@ -165,6 +226,16 @@ glob_match(const char *pat, const char *str)
 	return *str == '\0';
 }
 
+/* Does one pattern match schema.table? */
+bool
+dbufs_table_pattern_match(const DbufsTablePattern *pat, const char *schema,
+						  const char *table)
+{
+	return (pat->schema == NULL || glob_match(pat->schema, schema)) &&
+		glob_match(pat->table, table);
+}
+
+/* Does any pattern of the list match schema.table? */
 bool
 dbufs_table_patterns_match(List *patterns, const char *schema, const char *table)
 {
@@ -172,10 +243,7 @@ dbufs_table_patterns_match(List *patterns, const char *schema, const char *table
 
 	foreach(lc, patterns)
 	{
-		DbufsTablePattern *pat = lfirst(lc);
-
-		if ((pat->schema == NULL || glob_match(pat->schema, schema)) &&
-			glob_match(pat->table, table))
+		if (dbufs_table_pattern_match(lfirst(lc), schema, table))
 			return true;
 	}
 	return false;

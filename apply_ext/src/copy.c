@@ -95,12 +95,13 @@ spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
 }
 
 /*
- * Bring table_sync in line with the tables selected on the source:
- * newly selected tables wait for their copy, tables left half copied by a
- * crash wait again, and tables no longer selected are forgotten.
+ * Bring table_sync in line with the tables selected on the source: tables
+ * no longer selected are forgotten (so that selecting one again copies it
+ * again); with add_new, newly selected tables wait for their copy and
+ * tables left half copied by a crash wait again.
  */
 static void
-record_selection(ApplySubscription *sub, List *tables)
+record_selection(ApplySubscription *sub, List *tables, bool add_new)
 {
 	Oid			argtypes[3] = {INT4OID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		args[3];
@@ -124,6 +125,8 @@ record_selection(ApplySubscription *sub, List *tables)
 			 "AND (t.schema_name, t.table_name) NOT IN "
 			 "(SELECT * FROM unnest($2::text[], $3::text[]))",
 			 3, argtypes, args, SPI_OK_DELETE);
+	if (!add_new)
+		return;
 	spi_exec("UPDATE decoderbufs_apply.table_sync SET state = 'waiting', sync_lsn = NULL "
 			 "WHERE sub_id = $1 AND state = 'copying'",
 			 1, argtypes, args, SPI_OK_UPDATE);
@@ -423,6 +426,7 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 	char		tmp_slot[NAMEDATALEN];
 	XLogRecPtr	sync_lsn;
 	int			parallelism;
+	int			nwaiting;
 	TimestampTz start = GetCurrentTimestamp();
 	int			total;
 	uint64		rows;
@@ -437,6 +441,9 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 	if (!copy_needed(sub, tables))
 	{
 		apply_stream_disconnect(src);
+		begin_catalog_txn();
+		record_selection(sub, tables, false);
+		end_catalog_txn();
 		return;
 	}
 
@@ -449,25 +456,26 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 	apply_stream_disconnect(src);
 
 	begin_catalog_txn();
-	record_selection(sub, tables);
+	record_selection(sub, tables, true);
 	/* see what record_selection wrote */
 	PopActiveSnapshot();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	reload_table_syncs(sub);
 	waiting = waiting_tables(sub->table_syncs);
+	nwaiting = list_length(waiting);
 	SetUserIdAndSecContext(actx->apply_user, SECURITY_LOCAL_USERID_CHANGE);
 	check_targets(sub, waiting);
 	SetUserIdAndSecContext(actx->worker_user, 0);
 	end_catalog_txn();
 
 	parallelism = sub->copy_parallelism > 0 ? sub->copy_parallelism : apply_copy_parallelism;
-	parallelism = Min(parallelism, list_length(waiting));
+	parallelism = Min(parallelism, nwaiting);
 	ereport(LOG,
 			(errmsg("decoderbufs_apply subscription \"%s\" starts the initial copy of %d of its %d tables with %d helpers, in a snapshot consistent at %X/%X",
-					sub->name, list_length(waiting), list_length(sub->table_syncs),
+					sub->name, nwaiting, list_length(sub->table_syncs),
 					Max(parallelism, 1), LSN_FORMAT_ARGS(sync_lsn))));
 	publish_copy_start(actx->slot, snapshot, sync_lsn, list_length(sub->table_syncs),
-					   list_length(sub->table_syncs) - list_length(waiting));
+					   list_length(sub->table_syncs) - nwaiting);
 	if (parallelism > 0)
 		run_helpers(actx, parallelism);
 

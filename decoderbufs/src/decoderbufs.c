@@ -11,8 +11,9 @@
  *
  * Compared with Debezium's plugin (whose default output we reproduce byte
  * for byte), this one also decodes TRUNCATE and logical messages, filters by
- * replication origin and by table, can skip empty transactions, always sends
- * the new row of an UPDATE, and has a compact and a batched mode for our own
+ * replication origin and by table, filters rows, columns and operations per
+ * table at the source, can skip empty transactions, always sends the new
+ * row of an UPDATE, and has a compact and a batched mode for our own
  * consumer.  See README.md for the options.
  *
  *-------------------------------------------------------------------------
@@ -238,6 +239,23 @@ ensure_relation_sent(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	rel->relation_sent = true;
 }
 
+/* The bit of an operation in DbufsRelation.operations. */
+static inline int
+operation_bit(Decoderbufs__Op op)
+{
+	switch (op)
+	{
+		case DECODERBUFS__OP__INSERT:
+			return DBUFS_OP_INSERT;
+		case DECODERBUFS__OP__UPDATE:
+			return DBUFS_OP_UPDATE;
+		case DECODERBUFS__OP__DELETE:
+			return DBUFS_OP_DELETE;
+		default:
+			return 0;
+	}
+}
+
 static void
 dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			 Relation relation, ReorderBufferChange *change)
@@ -253,6 +271,8 @@ dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	Decoderbufs__Op op;
 	bool		old_key_only;
 	DbufsTuples tuples;
+	DbufsRowValues oldv;
+	DbufsRowValues newv;
 
 	rel = dbufs_relcache_get(state, relation);
 	if (rel->filtered_out)
@@ -274,7 +294,35 @@ dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			return;
 	}
 
+	/*
+	 * The options operations and row-filter: leave at once if the table's
+	 * operations exclude whatever this change could be sent as (a row filter
+	 * can turn an UPDATE into an INSERT or a DELETE).
+	 */
+	if (rel->operations != DBUFS_OP_ALL)
+	{
+		int			could_be = operation_bit(op);
+
+		if (op == DECODERBUFS__OP__UPDATE && rel->row_filter != NULL)
+			could_be |= DBUFS_OP_INSERT | DBUFS_OP_DELETE;
+		if ((rel->operations & could_be) == 0)
+			return;
+	}
+
 	oldcxt = MemoryContextSwitchTo(state->change_cxt);
+	if (rel->row_filter != NULL)
+	{
+		op = dbufs_row_filter_apply(rel, desc, op, oldtuple, newtuple,
+									&oldv, &newv);
+		if (op == DECODERBUFS__OP__UNKNOWN ||
+			(rel->operations & operation_bit(op)) == 0)
+		{
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(state->change_cxt);
+			return;
+		}
+	}
+
 	ensure_begin(ctx, txn);
 	ensure_relation_sent(ctx, txn, rel);
 
@@ -295,12 +343,25 @@ dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	tuples.typeinfo_len = 0;
 	tuples.old_values = NULL;
 	/* the old tuple first: the new one may reuse its encoded values */
-	if (oldtuple != NULL)
-		dbufs_message_encode_tuple(state, &tuples, rel, desc, oldtuple, true,
-								   old_key_only);
-	if (newtuple != NULL)
-		dbufs_message_encode_tuple(state, &tuples, rel, desc, newtuple, false,
-								   false);
+	if (rel->row_filter != NULL)
+	{
+		/* the filter has deformed the tuples it lets through */
+		if (oldv.values != NULL)
+			dbufs_message_encode_values(state, &tuples, rel, &oldv, true,
+										old_key_only);
+		if (newv.values != NULL)
+			dbufs_message_encode_values(state, &tuples, rel, &newv, false,
+										false);
+	}
+	else
+	{
+		if (oldtuple != NULL)
+			dbufs_message_encode_tuple(state, &tuples, rel, desc, oldtuple,
+									   true, old_key_only);
+		if (newtuple != NULL)
+			dbufs_message_encode_tuple(state, &tuples, rel, desc, newtuple,
+									   false, false);
+	}
 
 	dbufs_output_message(ctx, &msg, &tuples, true);
 	MemoryContextSwitchTo(oldcxt);
@@ -328,7 +389,7 @@ dbufs_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	{
 		DbufsRelation *rel = dbufs_relcache_get(state, relations[i]);
 
-		if (!rel->filtered_out)
+		if (!rel->filtered_out && (rel->operations & DBUFS_OP_TRUNCATE))
 			rels[nselected++] = rel;
 	}
 	if (nselected == 0)

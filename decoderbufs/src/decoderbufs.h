@@ -9,8 +9,10 @@
  * change), datum.c (one column value to a DatumMessage), message.c
  * (building RowMessages), wire.c (their protobuf encoding), output.c
  * (framing: one message per write, batches, debug text), table_filter.c
- * (include/exclude lists) and pb_json.c (rendering any message as JSON, for
- * debug mode and SQL inspection).
+ * (include/exclude lists), table_settings.c (the per-table options
+ * row-filter, columns and operations), row_filter.c (row filter
+ * expressions: checked, planned and evaluated) and pb_json.c (rendering any
+ * message as JSON, for debug mode and SQL inspection).
  *
  * Copyright (c) 2026, decoderbufs authors
  *
@@ -24,6 +26,7 @@
 #include "access/htup.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/bitmapset.h"
 #include "nodes/pg_list.h"
 #include "replication/logical.h"
 #include "replication/origin.h"
@@ -47,6 +50,37 @@
 #define DBUFS_UNIX_EPOCH_OFFSET_USECS	INT64CONST(946684800000000)
 #define DBUFS_UNIX_EPOCH_OFFSET_DAYS	10957
 
+/* Operations, as bits: which ones the operations option lets through. */
+#define DBUFS_OP_INSERT		0x01
+#define DBUFS_OP_UPDATE		0x02
+#define DBUFS_OP_DELETE		0x04
+#define DBUFS_OP_TRUNCATE	0x08
+#define DBUFS_OP_ALL		0x0F
+
+/* The per-table options, "<table pattern>: <setting>" (table_settings.c). */
+typedef enum DbufsTableSettingKind
+{
+	DBUFS_SETTING_ROW_FILTER,
+	DBUFS_SETTING_COLUMNS,
+	DBUFS_SETTING_OPERATIONS
+} DbufsTableSettingKind;
+
+/* One occurrence of a per-table option, parsed. */
+typedef struct DbufsTableSetting
+{
+	const char *option;			/* the option's name, for errors */
+	char	   *value;			/* the whole value given, for errors */
+	DbufsTablePattern *pattern; /* the tables it applies to */
+	char	   *setting;		/* what follows the colon, trimmed */
+	/* row-filter: the expression's raw parse tree, and the text parsed */
+	Node	   *filter_raw;
+	char	   *filter_source;
+	/* columns: the column names (char *), case folded as identifiers */
+	List	   *columns;
+	/* operations: DBUFS_OP_* bits */
+	int			operations;
+} DbufsTableSetting;
+
 /* Parsed plugin options; see options.c for names, defaults and meaning. */
 typedef struct DbufsOptions
 {
@@ -57,6 +91,9 @@ typedef struct DbufsOptions
 	bool		only_local;
 	List	   *include_tables; /* of DbufsTablePattern */
 	List	   *exclude_tables; /* of DbufsTablePattern */
+	List	   *row_filters;	/* of DbufsTableSetting, in the order given */
+	List	   *column_lists;	/* of DbufsTableSetting */
+	List	   *operation_lists;	/* of DbufsTableSetting */
 	bool		include_lsn;
 	bool		include_xid64;
 	bool		include_origin;
@@ -119,6 +156,9 @@ typedef struct DbufsColumn
 	int			name_type_wire_len;
 } DbufsColumn;
 
+/* A row filter prepared for one relation (row_filter.c). */
+typedef struct DbufsRowFilter DbufsRowFilter;
+
 /* Cached facts about one relation, built on first use, dropped on change. */
 typedef struct DbufsRelation
 {
@@ -127,10 +167,13 @@ typedef struct DbufsRelation
 	bool		filtered_out;	/* excluded by include/exclude-tables */
 	bool		relation_sent;	/* compact mode: RELATION message sent */
 	char		replident;
+	int			operations;		/* DBUFS_OP_* bits sent (option operations) */
+	DbufsRowFilter *row_filter; /* option row-filter; NULL if none */
 	char	   *schema_name;
 	char	   *table_name;
 	char	   *qualified_name; /* quote_qualified_identifier */
-	int			ncolumns;
+	int			ncolumns;		/* the columns sent: all, or those of the
+								 * option columns */
 	DbufsColumn *columns;
 	int			nkeys;
 	int		   *key_columns;	/* indexes into columns[], in column order */
@@ -173,6 +216,13 @@ typedef struct DbufsTuples
 	int		   *old_value_len;
 } DbufsTuples;
 
+/* A tuple's values by attnum - 1, as heap_deform_tuple() leaves them. */
+typedef struct DbufsRowValues
+{
+	Datum	   *values;			/* NULL: no tuple */
+	bool	   *nulls;
+} DbufsRowValues;
+
 /* Protobuf wire types (wire.c). */
 #define DBUFS_WIRE_VARINT	0
 #define DBUFS_WIRE_FIXED64	1
@@ -185,6 +235,28 @@ extern void dbufs_options_parse(DbufsOptions *opts, List *options);
 /* table_filter.c */
 extern bool dbufs_table_selected(const DbufsOptions *opts,
 								 const char *schema, const char *table);
+
+/* table_settings.c */
+extern DbufsTableSetting *dbufs_table_setting_parse(DbufsTableSettingKind kind,
+													const char *option,
+													const char *value);
+extern DbufsTableSetting *dbufs_table_setting_lookup(List *settings,
+													 const char *schema,
+													 const char *table);
+
+/* row_filter.c */
+extern void dbufs_row_filter_parse(DbufsTableSetting *setting);
+extern DbufsRowFilter *dbufs_row_filter_build(const DbufsTableSetting *setting,
+											  DbufsRelation *entry,
+											  Relation rel,
+											  Bitmapset *identity_attnums);
+extern Decoderbufs__Op dbufs_row_filter_apply(DbufsRelation *rel,
+											  TupleDesc desc,
+											  Decoderbufs__Op op,
+											  HeapTuple oldtuple,
+											  HeapTuple newtuple,
+											  DbufsRowValues *oldv,
+											  DbufsRowValues *newv);
 
 /* relcache.c */
 extern void dbufs_relcache_init(DbufsState *state);
@@ -279,6 +351,10 @@ extern void dbufs_message_encode_tuple(DbufsState *state, DbufsTuples *tuples,
 									   DbufsRelation *rel, TupleDesc desc,
 									   HeapTuple tuple, bool old,
 									   bool key_only);
+extern void dbufs_message_encode_values(DbufsState *state, DbufsTuples *tuples,
+										DbufsRelation *rel,
+										const DbufsRowValues *row, bool old,
+										bool key_only);
 extern void dbufs_message_build_relation(Decoderbufs__RowMessage *msg,
 										 DbufsRelation *rel);
 

@@ -150,17 +150,31 @@ dbufs_message_encode_tuple(DbufsState *state, DbufsTuples *tuples,
 						   DbufsRelation *rel, TupleDesc desc,
 						   HeapTuple tuple, bool old, bool key_only)
 {
+	DbufsRowValues row;
+
+	/* deform once; values are indexed by attnum - 1 */
+	row.values = palloc(sizeof(Datum) * desc->natts);
+	row.nulls = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(tuple, desc, row.values, row.nulls);
+	dbufs_message_encode_values(state, tuples, rel, &row, old, key_only);
+}
+
+/*
+ * dbufs_message_encode_tuple() for a tuple already deformed (the row
+ * filter's).  Only the relation's columns are sent: all of them, or those
+ * the option columns selects.
+ */
+void
+dbufs_message_encode_values(DbufsState *state, DbufsTuples *tuples,
+							DbufsRelation *rel, const DbufsRowValues *row,
+							bool old, bool key_only)
+{
 	const DbufsOptions *opts = &state->opts;
 	int			n = key_only ? rel->nkeys : rel->ncolumns;
 	StringInfo	buf = old ? &tuples->old_tuple : &tuples->new_tuple;
 	int			field = old ? ROW_OLD_TUPLE : ROW_NEW_TUPLE;
-	Datum	   *values;
-	bool	   *nulls;
-
-	/* deform once; values are indexed by attnum - 1 */
-	values = palloc(sizeof(Datum) * desc->natts);
-	nulls = palloc(sizeof(bool) * desc->natts);
-	heap_deform_tuple(tuple, desc, values, nulls);
+	Datum	   *values = row->values;
+	bool	   *nulls = row->nulls;
 
 	if (old)
 	{

@@ -6,9 +6,11 @@
  * Options arrive as (name, value) pairs from START_REPLICATION ... (...) or
  * the variadic arguments of pg_logical_slot_get_changes().  Parsing is
  * table-driven: every option has one row below giving its kind and where
- * its value goes.  Unknown and repeated options, and bad values, are errors
- * that name the option.  Debezium's own option (debug-mode) keeps its
- * meaning, including "no value means false".
+ * its value goes.  Unknown options and bad values are errors that name the
+ * option, and so is an option given twice, except the per-table options
+ * (row-filter, columns, operations: see table_settings.c), each occurrence
+ * of which configures the tables of one pattern.  Debezium's own option
+ * (debug-mode) keeps its meaning, including "no value means false".
  *
  *-------------------------------------------------------------------------
  */
@@ -21,7 +23,10 @@ typedef enum DbufsOptionKind
 {
 	DBUFS_OPT_BOOL,
 	DBUFS_OPT_INT,
-	DBUFS_OPT_TABLES
+	DBUFS_OPT_TABLES,
+	DBUFS_OPT_ROW_FILTER,		/* per-table options: a List of */
+	DBUFS_OPT_COLUMNS,			/* DbufsTableSetting, one per occurrence */
+	DBUFS_OPT_OPERATIONS
 } DbufsOptionKind;
 
 typedef struct DbufsOptionDef
@@ -32,6 +37,7 @@ typedef struct DbufsOptionDef
 	int			min_value;		/* DBUFS_OPT_INT only */
 	int			max_value;
 	bool		null_means;		/* DBUFS_OPT_BOOL given without a value */
+	bool		repeatable;		/* may be given more than once */
 } DbufsOptionDef;
 
 #define OPT(field) offsetof(DbufsOptions, field)
@@ -44,6 +50,9 @@ static const DbufsOptionDef option_defs[] = {
 	{"only-local", DBUFS_OPT_BOOL, OPT(only_local), 0, 0, true},
 	{"include-tables", DBUFS_OPT_TABLES, OPT(include_tables), 0, 0, false},
 	{"exclude-tables", DBUFS_OPT_TABLES, OPT(exclude_tables), 0, 0, false},
+	{"row-filter", DBUFS_OPT_ROW_FILTER, OPT(row_filters), 0, 0, false, true},
+	{"columns", DBUFS_OPT_COLUMNS, OPT(column_lists), 0, 0, false, true},
+	{"operations", DBUFS_OPT_OPERATIONS, OPT(operation_lists), 0, 0, false, true},
 	{"include-lsn", DBUFS_OPT_BOOL, OPT(include_lsn), 0, 0, true},
 	{"include-xid64", DBUFS_OPT_BOOL, OPT(include_xid64), 0, 0, true},
 	{"include-origin", DBUFS_OPT_BOOL, OPT(include_origin), 0, 0, true},
@@ -119,6 +128,22 @@ parse_int_option(const DbufsOptionDef *def, const char *value, int *target)
 				 errdetail("An integer between %d and %d is expected.",
 						   def->min_value, def->max_value)));
 	*target = (int) v;
+}
+
+/* The kind of DbufsTableSetting a per-table option makes. */
+static DbufsTableSettingKind
+setting_kind(DbufsOptionKind kind)
+{
+	switch (kind)
+	{
+		case DBUFS_OPT_ROW_FILTER:
+			return DBUFS_SETTING_ROW_FILTER;
+		case DBUFS_OPT_COLUMNS:
+			return DBUFS_SETTING_COLUMNS;
+		default:
+			Assert(kind == DBUFS_OPT_OPERATIONS);
+			return DBUFS_SETTING_OPERATIONS;
+	}
 }
 
 /* Defaults that do not depend on other options. */
@@ -212,7 +237,7 @@ dbufs_options_parse(DbufsOptions *opts, List *options)
 					 errmsg("unrecognized decoderbufs option \"%s\"",
 							elem->defname),
 					 errhint("Valid options are: %s.", valid_option_names())));
-		if (given[def - option_defs])
+		if (given[def - option_defs] && !def->repeatable)
 			ereport(ERROR,
 					(errcode(ERRCODE_SYNTAX_ERROR),
 					 errmsg("conflicting or redundant options"),
@@ -231,6 +256,14 @@ dbufs_options_parse(DbufsOptions *opts, List *options)
 				break;
 			case DBUFS_OPT_TABLES:
 				*(List **) target = dbufs_table_patterns_parse(def->name, value);
+				break;
+			case DBUFS_OPT_ROW_FILTER:
+			case DBUFS_OPT_COLUMNS:
+			case DBUFS_OPT_OPERATIONS:
+				*(List **) target =
+					lappend(*(List **) target,
+							dbufs_table_setting_parse(setting_kind(def->kind),
+													  def->name, value));
 				break;
 		}
 	}

@@ -5,13 +5,15 @@
  *
  * Everything the plugin needs to know about a relation to encode its rows -
  * quoted names, per-column type, output function, encoding and format_type
- * text, replica identity key columns, and whether include/exclude-tables
- * selects it, and the parts of its messages that are the same on every row,
- * already in wire format - is looked up once and kept in a hash table keyed by relation
- * OID.  Relcache and type/namespace syscache invalidations (which logical
- * decoding replays at the right point of the WAL) mark entries invalid, and
- * the next row of that relation rebuilds its entry.  So there are no catalog
- * lookups per column per row.
+ * text, replica identity key columns, whether include/exclude-tables
+ * selects it, which of its columns and operations are sent and its row
+ * filter ready to run (the per-table options, table_settings.c and
+ * row_filter.c), and the parts of its messages that are the same on every
+ * row, already in wire format - is looked up once and kept in a hash table
+ * keyed by relation OID.  Relcache and type/namespace syscache
+ * invalidations (which logical decoding replays at the right point of the
+ * WAL) mark entries invalid, and the next row of that relation rebuilds its
+ * entry.  So there are no catalog lookups per column per row.
  *
  * The invalidation callbacks can only be registered, never removed, so they
  * are registered once per backend and check whether a cache exists.
@@ -140,47 +142,105 @@ key_index_of(Relation rel)
 	return idx;
 }
 
+/* The attribute numbers of the key index's columns (none if no index). */
+static Bitmapset *
+key_attnums_of(Oid indexoid)
+{
+	HeapTuple	tup;
+	Form_pg_index index;
+	Bitmapset  *attnums = NULL;
+
+	if (!OidIsValid(indexoid))
+		return NULL;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for index %u", indexoid);
+	index = (Form_pg_index) GETSTRUCT(tup);
+	for (int k = 0; k < index->indnkeyatts; k++)
+	{
+		if (index->indkey.values[k] > 0)
+			attnums = bms_add_member(attnums, index->indkey.values[k]);
+	}
+	ReleaseSysCache(tup);
+	return attnums;
+}
+
 /*
- * Flag the columns of the key index.  key_columns lists them in column
+ * Flag the key columns among those sent.  key_columns lists them in column
  * order, not in index order: that is the order in which the RELATION
  * message flags them, so it is the order a compact consumer expects the
  * values of an old key in.
  */
 static void
-mark_key_columns(DbufsRelation *entry, Oid indexoid)
+mark_key_columns(DbufsRelation *entry, Bitmapset *key_attnums)
 {
-	HeapTuple	tup;
-	Form_pg_index index;
-
 	entry->nkeys = 0;
-	if (!OidIsValid(indexoid))
-		return;
-	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for index %u", indexoid);
-	index = (Form_pg_index) GETSTRUCT(tup);
-
-	for (int k = 0; k < index->indnkeyatts; k++)
-	{
-		AttrNumber	attnum = index->indkey.values[k];
-
-		for (int c = 0; c < entry->ncolumns; c++)
-		{
-			if (entry->columns[c].attnum == attnum)
-			{
-				entry->columns[c].is_key = true;
-				break;
-			}
-		}
-	}
-	ReleaseSysCache(tup);
-
-	entry->key_columns = palloc(sizeof(int) * entry->ncolumns);
+	entry->key_columns = palloc(sizeof(int) * Max(entry->ncolumns, 1));
 	for (int c = 0; c < entry->ncolumns; c++)
 	{
+		entry->columns[c].is_key = bms_is_member(entry->columns[c].attnum,
+												 key_attnums);
 		if (entry->columns[c].is_key)
 			entry->key_columns[entry->nkeys++] = c;
 	}
+}
+
+/*
+ * The columns the option columns selects for the relation (by attnum - 1),
+ * or NULL to send them all.  A name the table does not have, or a key
+ * column left out while UPDATE or DELETE are sent (their old rows are
+ * identified by the key), is an error.
+ */
+static bool *
+selected_columns(DbufsRelation *entry, TupleDesc desc,
+				 const DbufsTableSetting *setting, Bitmapset *key_attnums)
+{
+	bool	   *selected;
+	ListCell   *lc;
+	int			x;
+
+	if (setting == NULL)
+		return NULL;
+	selected = palloc0(sizeof(bool) * desc->natts);
+	foreach(lc, setting->columns)
+	{
+		const char *name = lfirst(lc);
+		int			i;
+
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (!att->attisdropped && att->attnum > 0 &&
+				strcmp(NameStr(att->attname), name) == 0)
+				break;
+		}
+		if (i == desc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("invalid value \"%s\" for decoderbufs option \"%s\"",
+							setting->value, setting->option),
+					 errdetail("Table \"%s.%s\" has no column \"%s\".",
+							   entry->schema_name, entry->table_name, name)));
+		selected[i] = true;
+	}
+
+	if ((entry->operations & (DBUFS_OP_UPDATE | DBUFS_OP_DELETE)) == 0)
+		return selected;
+	x = -1;
+	while ((x = bms_next_member(key_attnums, x)) >= 0)
+	{
+		if (!selected[x - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("invalid value \"%s\" for decoderbufs option \"%s\"",
+							setting->value, setting->option),
+					 errdetail("Key column \"%s\" of table \"%s.%s\" is not in the list, and UPDATE and DELETE messages need the key to identify their row.",
+							   NameStr(TupleDescAttr(desc, x - 1)->attname),
+							   entry->schema_name, entry->table_name),
+					 errhint("Add the table's replica identity columns to the list, or send only inserts and truncates of the table with option \"operations\".")));
+	}
+	return selected;
 }
 
 static void
@@ -237,15 +297,23 @@ fill_column(DbufsColumn *col, Form_pg_attribute att, MemoryContext cxt)
 static void
 build_entry(DbufsState *state, DbufsRelation *entry, Relation rel)
 {
+	const DbufsOptions *opts = &state->opts;
 	TupleDesc	desc = RelationGetDescr(rel);
 	MemoryContext oldcxt;
+	Bitmapset  *key_attnums;
+	DbufsTableSetting *columns = NULL;
+	DbufsTableSetting *operations = NULL;
+	DbufsTableSetting *row_filter = NULL;
+	bool	   *selected;
 
+	/* also frees the previous row filter and its expression context */
 	if (entry->cxt == NULL)
 		entry->cxt = AllocSetContextCreate(state->cache_cxt,
 										   "decoderbufs relation entry",
 										   ALLOCSET_SMALL_SIZES);
 	else
 		MemoryContextReset(entry->cxt);
+	entry->row_filter = NULL;
 	oldcxt = MemoryContextSwitchTo(entry->cxt);
 
 	entry->replident = rel->rd_rel->relreplident;
@@ -253,10 +321,28 @@ build_entry(DbufsState *state, DbufsRelation *entry, Relation rel)
 	entry->table_name = pstrdup(RelationGetRelationName(rel));
 	entry->qualified_name = quote_qualified_identifier(entry->schema_name,
 													   entry->table_name);
-	entry->filtered_out = !dbufs_table_selected(&state->opts,
-												entry->schema_name,
+	entry->filtered_out = !dbufs_table_selected(opts, entry->schema_name,
 												entry->table_name);
 
+	/* the per-table options: the first setting whose pattern matches */
+	entry->operations = DBUFS_OP_ALL;
+	if (!entry->filtered_out)
+	{
+		columns = dbufs_table_setting_lookup(opts->column_lists,
+											 entry->schema_name,
+											 entry->table_name);
+		operations = dbufs_table_setting_lookup(opts->operation_lists,
+												entry->schema_name,
+												entry->table_name);
+		row_filter = dbufs_table_setting_lookup(opts->row_filters,
+												entry->schema_name,
+												entry->table_name);
+		if (operations != NULL)
+			entry->operations = operations->operations;
+	}
+
+	key_attnums = key_attnums_of(key_index_of(rel));
+	selected = selected_columns(entry, desc, columns, key_attnums);
 	entry->columns = palloc0(sizeof(DbufsColumn) * desc->natts);
 	entry->ncolumns = 0;
 	for (int i = 0; i < desc->natts; i++)
@@ -265,9 +351,11 @@ build_entry(DbufsState *state, DbufsRelation *entry, Relation rel)
 
 		if (att->attisdropped || att->attnum <= 0)
 			continue;
+		if (selected != NULL && !selected[i])
+			continue;
 		fill_column(&entry->columns[entry->ncolumns++], att, entry->cxt);
 	}
-	mark_key_columns(entry, key_index_of(rel));
+	mark_key_columns(entry, key_attnums);
 
 	/* new_typeinfo is the same on every row too */
 	initStringInfo(&entry->typeinfo_wire);
@@ -275,6 +363,14 @@ build_entry(DbufsState *state, DbufsRelation *entry, Relation rel)
 		dbufs_wire_typeinfo(&entry->typeinfo_wire,
 							entry->columns[c].typeinfo.modifier,
 							entry->columns[c].typeinfo.value_optional);
+
+	/*
+	 * The key index is the replica identity index (the columns a filter may
+	 * use), except under FULL, where it may use every column anyway.
+	 */
+	if (row_filter != NULL)
+		entry->row_filter = dbufs_row_filter_build(row_filter, entry, rel,
+												   key_attnums);
 
 	MemoryContextSwitchTo(oldcxt);
 	entry->relation_sent = false;
@@ -295,6 +391,7 @@ dbufs_relcache_get(DbufsState *state, Relation rel)
 	if (!found)
 	{
 		entry->cxt = NULL;
+		entry->row_filter = NULL;
 		entry->valid = false;
 	}
 	if (!entry->valid)

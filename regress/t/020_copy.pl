@@ -195,6 +195,26 @@ is(table_rows($target, 'extra.t'), table_rows($source, 'extra.t'), 'the added ta
 is(tgt(q{SELECT count(*) FROM decoderbufs_apply.table_sync WHERE sub_id = 1 AND state = 'ready'}), '4',
 	'the tables copied before were not copied again');
 
+# removing the table forgets its copy; selecting it again copies it again
+tgt(q{SELECT decoderbufs_apply.alter_subscription('cp', tables => ARRAY['public.*'])});
+ok(poll_until($target, q{SELECT count(*) = 0 FROM decoderbufs_apply.table_sync WHERE schema_name = 'extra'}, 60),
+	'a table removed from the subscription loses its copy state');
+src(q{INSERT INTO extra.t VALUES (502, 'while removed')});
+wait_for_sync($source, 'dbufs_cp');
+is(tgt('SELECT count(*) FROM extra.t WHERE id = 502'), '0', 'a removed table is not replicated');
+tgt(q{SELECT decoderbufs_apply.alter_subscription('cp', tables => ARRAY['public.*', 'extra.t'],
+	existing_data => 'truncate')});
+ok(poll_until($target, q{SELECT state = 'ready' FROM decoderbufs_apply.table_sync WHERE schema_name = 'extra'}, 60),
+	'the table selected again was copied again');
+wait_for_sync($source, 'dbufs_cp');
+is(table_rows($target, 'extra.t'), table_rows($source, 'extra.t'), 'and equals the source');
+
+# resync_table copies a table again on demand
+tgt(q{DELETE FROM extra.t WHERE id <= 10});
+tgt(q{SELECT decoderbufs_apply.resync_table('cp', 'extra.t')});
+ok(poll_until($target, q{SELECT count(*) = 502 FROM extra.t}, 60), 'resync_table repaired the table');
+is(table_rows($target, 'extra.t'), table_rows($source, 'extra.t'), 'the resynced table equals the source');
+
 # ---- (f) name mapping ------------------------------------------------------
 
 src(q{CREATE SCHEMA m;
