@@ -223,11 +223,12 @@ lookup_row(ExecRel *er, TupleTableSlot *searchslot, TupleTableSlot *outslot)
 {
 	Relation	idx;
 	bool		found;
+	bool		fetched;
+	MemoryContext old;
 
 	if (er->lookup_scan == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
+		old = MemoryContextSwitchTo(TopTransactionContext);
 		lookup_prepare(er);
 		MemoryContextSwitchTo(old);
 	}
@@ -245,8 +246,17 @@ lookup_row(ExecRel *er, TupleTableSlot *searchslot, TupleTableSlot *outslot)
 
 retry:
 	found = false;
+
+	/*
+	 * The index AM allocates scan state it keeps (btree's list of dead items
+	 * to mark) in the memory current when it needs it: that must live as
+	 * long as the scan, not the row.
+	 */
+	old = MemoryContextSwitchTo(TopTransactionContext);
 	index_rescan(er->lookup_scan, er->lookup_keys, er->nlookup_keys, NULL, 0);
-	if (index_getnext_slot(er->lookup_scan, ForwardScanDirection, outslot))
+	fetched = index_getnext_slot(er->lookup_scan, ForwardScanDirection, outslot);
+	MemoryContextSwitchTo(old);
+	if (fetched)
 	{
 		TransactionId xwait;
 

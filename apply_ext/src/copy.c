@@ -55,6 +55,7 @@
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -82,16 +83,20 @@ end_catalog_txn(void)
 	CommitTransactionCommand();
 }
 
-static void
+/* Run one statement through SPI; returns the number of rows it processed. */
+static uint64
 spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
 {
 	int			ret;
+	uint64		processed;
 
 	SPI_connect();
 	ret = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
 	if (ret != expected)
 		elog(ERROR, "SPI error %d while running: %s", ret, sql);
+	processed = SPI_processed;
 	SPI_finish();
+	return processed;
 }
 
 /*
@@ -380,6 +385,11 @@ run_helpers(ApplyContext *actx, int nhelpers)
 						 1000L, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 	}
 
 	LWLockAcquire(ApplyShared->lock, LW_SHARED);
@@ -792,9 +802,90 @@ truncate_target(Relation rel)
  * with nothing, and resolve the rest by the conflict policy (ignore keeps
  * the local row, overwrite takes the source's, fail stops the copy).
  */
+/* The key columns of a table's index, by name. */
+static List *
+key_columns(Relation rel, Oid indexid)
+{
+	Relation	idx = index_open(indexid, AccessShareLock);
+	List	   *result = NIL;
+
+	for (int k = 0; k < IndexRelationGetNumberOfKeyAttributes(idx); k++)
+		result = lappend(result,
+						 get_attname(RelationGetRelid(rel),
+									 idx->rd_index->indkey.values[k], false));
+	index_close(idx, AccessShareLock);
+	return result;
+}
+
+/*
+ * Log every copied row that clashes with a local row by key, as conflict
+ * insert_exists with both rows, and count them; under the fail policy the
+ * first clash stops the copy.
+ */
+static void
+log_keep_clashes(ApplySubscription *sub, Relation rel, const char *target,
+				 List *keys, ApplyPolicy policy)
+{
+	StringInfoData sql;
+	StringInfoData on;
+	StringInfoData keyjson;
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4];
+	Oid			save_user;
+	int			save_sec;
+	uint64		n;
+	ListCell   *lc;
+
+	initStringInfo(&on);
+	initStringInfo(&keyjson);
+	foreach(lc, keys)
+	{
+		const char *k = quote_identifier(lfirst(lc));
+
+		appendStringInfo(&on, "%sl.%s = r.%s", on.len ? " AND " : "", k, k);
+		appendStringInfo(&keyjson, "%s%s, r.%s", keyjson.len ? ", " : "",
+						 quote_literal_cstr(lfirst(lc)), k);
+	}
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO decoderbufs_apply.conflict_log "
+					 "(sub_name, schema_name, table_name, conflict_type, resolution, "
+					 "remote_tuple, local_tuple, key_tuple) "
+					 "SELECT $1, $2, $3, 'insert_exists', $4, to_jsonb(r), to_jsonb(l), "
+					 "jsonb_build_object(%s) "
+					 "FROM pg_temp.decoderbufs_apply_copy_keep r JOIN %s l ON %s",
+					 keyjson.data, target, on.data);
+	args[0] = CStringGetTextDatum(sub->name);
+	args[1] = CStringGetTextDatum(get_namespace_name(RelationGetNamespace(rel)));
+	args[2] = CStringGetTextDatum(RelationGetRelationName(rel));
+	args[3] = CStringGetTextDatum(apply_policy_name(policy));
+
+	/* the log is the extension's, written as the worker */
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(MyApplyContext->worker_user, save_sec);
+	n = spi_exec(sql.data, 4, argtypes, args, SPI_OK_INSERT);
+	SetUserIdAndSecContext(save_user, save_sec);
+	if (n == 0)
+		return;
+
+	if (policy == APPLY_POLICY_FAIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("conflict detected on relation %s: conflict=insert_exists", target),
+				 errdetail_plural("The initial copy brings " UINT64_FORMAT " row whose key a local row already has.",
+								  "The initial copy brings " UINT64_FORMAT " rows whose keys local rows already have.",
+								  n, n),
+				 errhint("With existing_data = keep, set the conflict policy to ignore (keep the local rows) or overwrite (take the source's) for this table, or use existing_data = truncate.")));
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	HelperSlot->n_conflicts[APPLY_CONFLICT_INSERT_EXISTS] += n;
+	LWLockRelease(ApplyShared->lock);
+	ereport(LOG,
+			(errmsg("decoderbufs_apply subscription \"%s\": " UINT64_FORMAT " copied rows of %s clash with local rows; resolution=%s",
+					sub->name, n, target, apply_policy_name(policy))));
+}
+
 static uint64
-copy_keep_existing(CopyPlan *plan, Relation rel, ApplyPolicy policy,
-				   List *options)
+copy_keep_existing(ApplySubscription *sub, CopyPlan *plan, Relation rel,
+				   ApplyPolicy policy, List *options)
 {
 	char	   *target = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 													RelationGetRelationName(rel));
@@ -807,6 +898,7 @@ copy_keep_existing(CopyPlan *plan, Relation rel, ApplyPolicy policy,
 	Oid			tmpid;
 	Oid			pk = RelationGetReplicaIndex(rel);
 	uint64		processed;
+	List	   *keys;
 	ListCell   *lc;
 
 	if (!OidIsValid(pk))
@@ -850,6 +942,9 @@ copy_keep_existing(CopyPlan *plan, Relation rel, ApplyPolicy policy,
 	table_close(tmp, NoLock);
 	CommandCounterIncrement();
 
+	keys = key_columns(rel, pk);
+	log_keep_clashes(sub, rel, target, keys, policy);
+
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT %s FROM pg_temp.decoderbufs_apply_copy_keep ",
 					 target, cols.data, cols.data);
@@ -857,15 +952,11 @@ copy_keep_existing(CopyPlan *plan, Relation rel, ApplyPolicy policy,
 		appendStringInfoString(&sql, "ON CONFLICT DO NOTHING");
 	else if (policy == APPLY_POLICY_OVERWRITE)
 	{
-		Relation	idx = index_open(pk, AccessShareLock);
-
 		appendStringInfoString(&sql, "ON CONFLICT (");
-		for (int k = 0; k < IndexRelationGetNumberOfKeyAttributes(idx); k++)
-			appendStringInfo(&sql, "%s%s", k ? ", " : "",
-							 quote_identifier(get_attname(RelationGetRelid(rel),
-														  idx->rd_index->indkey.values[k], false)));
+		foreach(lc, keys)
+			appendStringInfo(&sql, "%s%s", lc != list_head(keys) ? ", " : "",
+							 quote_identifier(lfirst(lc)));
 		appendStringInfo(&sql, ") DO UPDATE SET %s", sets.data);
-		index_close(idx, AccessShareLock);
 	}
 	SPI_connect();
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_INSERT)
@@ -958,7 +1049,7 @@ copy_table(ApplyContext *actx, PGconn *conn, const char *schema,
 	if (plan->binary)
 		options = list_make1(makeDefElem("format", (Node *) makeString("binary"), -1));
 	if (keep_rows)
-		processed = copy_keep_existing(plan, rel,
+		processed = copy_keep_existing(sub, plan, rel,
 									   apply_table_policy(sub, schema, table),
 									   options);
 	else

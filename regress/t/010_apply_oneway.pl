@@ -217,6 +217,31 @@ wait_for_sync($source, 'dbufs_oneway');
 is($target->safe_psql('postgres', "SELECT count(*) FROM parent WHERE v = 'backlog'"), '1000',
 	'the backlog arrives after enable');
 
+# Lookups that pass dead index entries: updates on full pages are not HOT,
+# so every row keeps index entries to dead versions, which the target's
+# lookups then mark dead (the index scan keeps state across rows of a
+# transaction; it must outlive each row's memory).
+$source->safe_psql('postgres', q{
+	CREATE TABLE churn (id int PRIMARY KEY, pad text) WITH (fillfactor = 100);
+	INSERT INTO churn SELECT g, repeat('p', 200) FROM generate_series(1, 3000) g});
+$target->safe_psql('postgres', q{
+	CREATE TABLE churn (id int PRIMARY KEY, pad text) WITH (fillfactor = 100)});
+for my $round (1 .. 3)
+{
+	$source->safe_psql('postgres', "UPDATE churn SET pad = repeat('u', 200 + $round)");
+}
+$source->safe_psql('postgres', q{
+	BEGIN;
+	UPDATE churn SET pad = pad || 'a' WHERE id % 2 = 0;
+	UPDATE churn SET pad = pad || 'b' WHERE id % 3 = 0;
+	DELETE FROM churn WHERE id % 5 = 0;
+	COMMIT});
+wait_for_sync($source, 'dbufs_oneway');
+is($target->safe_psql('postgres', 'SELECT count(*), md5(string_agg(id || pad, \',\' ORDER BY id)) FROM churn'),
+	$source->safe_psql('postgres', 'SELECT count(*), md5(string_agg(id || pad, \',\' ORDER BY id)) FROM churn'),
+	'rows updated again and again are found through dead index entries');
+is(status($target, 'oneway', 'state'), 'streaming', 'the worker survived it');
+
 # drop removes the slot on the source and the origin on the target
 $target->safe_psql('postgres', "SELECT decoderbufs_apply.drop_subscription('oneway')");
 is($source->safe_psql('postgres', "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'dbufs_oneway'"),

@@ -183,6 +183,14 @@ is(tgt(q{SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT v, count(
 	'src:89,tgt:21', 'keep + ignore: clashing rows keep the local values, the others are copied');
 is(tgt(q{SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT v, count(*) n FROM s3.o GROUP BY v) x}),
 	'src:100,tgt:10', 'keep + overwrite: clashing rows take the source values');
+is(tgt(q{SELECT table_name || ':' || resolution || ':' || count(*) FROM decoderbufs_apply.conflict_log
+	WHERE sub_name = 'cp3' AND conflict_type = 'insert_exists' GROUP BY table_name, resolution ORDER BY 1}),
+	"k:ignore:11\no:overwrite:11", 'every clash is in the conflict log with its resolution');
+is(tgt(q{SELECT (local_tuple->>'v') || '/' || (remote_tuple->>'v') || '/' || key_tuple::text FROM decoderbufs_apply.conflict_log
+	WHERE sub_name = 'cp3' AND table_name = 'k' ORDER BY id LIMIT 1}) =~ m{^tgt/src/\{"id": \d+\}$} ? 1 : 0,
+	1, 'with both rows and the key');
+is(tgt(q{SELECT insert_exists FROM decoderbufs_apply.subscription_status WHERE subscription = 'cp3'}), '22',
+	'and counted in the status view');
 
 # ---- (e) a table added to a running subscription ------------------------
 
