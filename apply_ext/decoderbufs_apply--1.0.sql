@@ -210,6 +210,16 @@ CREATE FUNCTION @extschema@._check_row_filter(expr text) RETURNS void
 AS 'MODULE_PATHNAME', 'apply_sql_check_row_filter' LANGUAGE C STRICT;
 REVOKE ALL ON FUNCTION @extschema@._check_row_filter(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._check_row_filter(text) TO decoderbufs_apply_admin;
+-- One row per check of what a subscription needs (precheck.c); works
+-- without shared_preload_libraries, so that it can say it is missing.
+CREATE FUNCTION @extschema@._precheck(
+    conninfo text, sub_id integer, include_tables text, include_schemas text,
+    exclude_tables text, copy_data boolean, existing_data text,
+    slot_name text, create_slot boolean)
+RETURNS TABLE (check_name text, status text, object text, message text, hint text)
+AS 'MODULE_PATHNAME', 'apply_sql_precheck' LANGUAGE C;
+REVOKE ALL ON FUNCTION @extschema@._precheck(text, integer, text, text, text, boolean, text, text, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._precheck(text, integer, text, text, text, boolean, text, text, boolean) TO decoderbufs_apply_admin;
 CREATE FUNCTION @extschema@._worker_status(
     OUT sub_id integer, OUT state text, OUT pid integer,
     OUT received_lsn pg_lsn, OUT applied_lsn pg_lsn, OUT flushed_lsn pg_lsn,
@@ -390,6 +400,95 @@ END
 $$;
 
 ------------------------------------------------------------------------
+-- Precheck
+------------------------------------------------------------------------
+
+-- Check what a subscription needs on the source and on this server, one
+-- row per check (see the README).  With subscription, its configuration is
+-- checked (its connection, tables, table settings, schema mapping, slot
+-- and copy state); the other arguments, when given, replace its settings.
+CREATE FUNCTION @extschema@.precheck(
+    conninfo text DEFAULT NULL,
+    tables text[] DEFAULT NULL,
+    schemas text[] DEFAULT NULL,
+    exclude_tables text[] DEFAULT NULL,
+    copy_data boolean DEFAULT NULL,
+    existing_data text DEFAULT NULL,
+    subscription text DEFAULT NULL)
+RETURNS TABLE (check_name text, status text, object text, message text, hint text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+    include_list text;
+    schema_list text;
+    exclude_list text;
+BEGIN
+    IF subscription IS NOT NULL THEN
+        SELECT * INTO s FROM @extschema@.subscription x
+        WHERE x.sub_name = precheck.subscription;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'decoderbufs_apply subscription "%" does not exist', subscription
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Argument "subscription" must name a subscription of this database; decoderbufs_apply.subscription_status lists them.';
+        END IF;
+    END IF;
+    conninfo := coalesce(conninfo, s.sub_conninfo);
+    IF conninfo IS NULL THEN
+        PERFORM @extschema@._bad_argument('conninfo', NULL,
+            'Give a libpq connection string such as ''host=source.example port=5432 dbname=app user=repl'', or the name of a subscription to check.');
+    END IF;
+    PERFORM @extschema@._check_conninfo(conninfo);
+    include_list := CASE WHEN tables IS NULL THEN s.sub_include_tables
+                         ELSE @extschema@._table_list('tables', tables) END;
+    schema_list := CASE WHEN schemas IS NULL THEN s.sub_include_schemas
+                        ELSE @extschema@._schema_list('schemas', schemas) END;
+    exclude_list := CASE WHEN exclude_tables IS NULL THEN s.sub_exclude_tables
+                         ELSE @extschema@._table_list('exclude_tables', exclude_tables) END;
+    copy_data := coalesce(copy_data, s.sub_copy_data, true);
+    existing_data := coalesce(existing_data, s.sub_existing_data, 'error');
+    PERFORM @extschema@._check_existing_data('existing_data', existing_data);
+    RETURN QUERY
+        SELECT * FROM @extschema@._precheck(conninfo, s.sub_id, include_list, schema_list,
+            exclude_list, copy_data, existing_data, s.sub_slot_name, s.sub_id IS NULL);
+END
+$$;
+
+-- Run the precheck for create_subscription or enable_subscription ("action"):
+-- an ERROR listing the failing checks if any check fails, a WARNING listing
+-- the warnings otherwise.
+CREATE FUNCTION @extschema@._require_precheck(
+    name text, action text, conninfo text, sub_id integer, include_tables text,
+    include_schemas text, exclude_tables text, copy_data boolean,
+    existing_data text, slot_name text, create_slot boolean)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    errors text;
+    warnings text;
+BEGIN
+    SELECT string_agg(p.check_name || ': ' || coalesce(p.object || ': ', '') || p.message, E'\n' ORDER BY p.n)
+               FILTER (WHERE p.status = 'error'),
+           string_agg(p.check_name || ': ' || coalesce(p.object || ': ', '') || p.message, E'\n' ORDER BY p.n)
+               FILTER (WHERE p.status = 'warning')
+    INTO errors, warnings
+    FROM @extschema@._precheck(conninfo, sub_id, include_tables, include_schemas,
+             exclude_tables, copy_data, existing_data, slot_name, create_slot)
+         WITH ORDINALITY AS p(check_name, status, object, message, hint, n);
+    IF errors IS NOT NULL THEN
+        RAISE EXCEPTION 'precheck failed for decoderbufs_apply subscription "%"', name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = errors,
+                  HINT = format('Fix the problems, or pass precheck => false to %s the subscription anyway; decoderbufs_apply.precheck(...) lists every check.', action);
+    END IF;
+    IF warnings IS NOT NULL THEN
+        RAISE WARNING 'precheck of decoderbufs_apply subscription "%" found possible problems', name
+            USING DETAIL = warnings,
+                  HINT = 'decoderbufs_apply.precheck(...) lists every check with a hint.';
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------
 -- The API
 ------------------------------------------------------------------------
 
@@ -408,7 +507,8 @@ CREATE FUNCTION @extschema@.create_subscription(
     copy_data boolean DEFAULT false,
     existing_data text DEFAULT 'error',
     copy_parallelism integer DEFAULT NULL,
-    sequences text[] DEFAULT NULL)
+    sequences text[] DEFAULT NULL,
+    precheck boolean DEFAULT true)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -445,10 +545,18 @@ BEGIN
     PERFORM @extschema@._check_existing_data('existing_data', existing_data);
     PERFORM @extschema@._check_parallelism('copy_parallelism', copy_parallelism);
     sequence_list := @extschema@._table_list('sequences', sequences);
+    PERFORM @extschema@._check_bool('precheck', precheck);
     IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
         RAISE EXCEPTION 'decoderbufs_apply subscription "%" already exists', name
             USING ERRCODE = 'duplicate_object',
                   HINT = 'Give argument "name" another value, or drop the existing subscription with decoderbufs_apply.drop_subscription().';
+    END IF;
+
+    -- What the subscription needs, before anything is created.
+    IF precheck AND enabled THEN
+        PERFORM @extschema@._require_precheck(name, 'create', conninfo, NULL,
+            include_list, schema_list, exclude_list, copy_data, existing_data,
+            slot, create_slot);
     END IF;
 
     -- The slot first, before this transaction writes anything: creating a
@@ -710,13 +818,20 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION @extschema@.enable_subscription(name text) RETURNS void
+CREATE FUNCTION @extschema@.enable_subscription(name text, precheck boolean DEFAULT true)
+RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     s @extschema@.subscription;
 BEGIN
     PERFORM @extschema@._check();
     s := @extschema@._get(name);
+    PERFORM @extschema@._check_bool('precheck', precheck);
+    IF precheck THEN
+        PERFORM @extschema@._require_precheck(name, 'enable', s.sub_conninfo, s.sub_id,
+            s.sub_include_tables, s.sub_include_schemas, s.sub_exclude_tables,
+            s.sub_copy_data, s.sub_existing_data, s.sub_slot_name, false);
+    END IF;
     UPDATE @extschema@.subscription SET sub_enabled = true WHERE sub_id = s.sub_id;
     PERFORM @extschema@._wakeup(s.sub_id, true);
 END
@@ -805,26 +920,30 @@ REVOKE ALL ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_se
 GRANT EXECUTE ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_sequences(text)
     TO decoderbufs_apply_admin;
 
-COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[]) IS
+COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean) IS
 'Create a subscription to a source server''s decoderbufs slot';
 COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS
 'Step over one failing remote transaction, named by its commit LSN';
+COMMENT ON FUNCTION @extschema@.precheck(text, text[], text[], text[], boolean, text, text) IS
+'Check what a subscription needs on the source and the target: one row per check, with a hint for each problem';
 
-REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[]),
+REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean),
     @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
-    @extschema@.enable_subscription(text), @extschema@.disable_subscription(text),
-    @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn)
+    @extschema@.enable_subscription(text, boolean), @extschema@.disable_subscription(text),
+    @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn),
+    @extschema@.precheck(text, text[], text[], text[], boolean, text, text)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[]),
+GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean),
     @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
-    @extschema@.enable_subscription(text), @extschema@.disable_subscription(text),
-    @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn)
+    @extschema@.enable_subscription(text, boolean), @extschema@.disable_subscription(text),
+    @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn),
+    @extschema@.precheck(text, text[], text[], text[], boolean, text, text)
     TO decoderbufs_apply_admin;
 
 ------------------------------------------------------------------------

@@ -189,13 +189,30 @@ SELECT decoderbufs_apply.enable_subscription(NULL);
 SELECT decoderbufs_apply.enable_subscription('no_such');
 SELECT decoderbufs_apply.disable_subscription(NULL);
 SELECT decoderbufs_apply.disable_subscription('no_such');
--- (enabled only inside a transaction that rolls back: no worker starts)
+-- (enabled only inside a transaction that rolls back: no worker starts;
+-- without the precheck, which would try to reach the source)
+SELECT decoderbufs_apply.enable_subscription('api_sub', precheck => NULL);
 BEGIN;
-SELECT decoderbufs_apply.enable_subscription('api_sub');
+SELECT decoderbufs_apply.enable_subscription('api_sub', precheck => false);
 SELECT name, enabled FROM api_subs;
 ROLLBACK;
 SELECT decoderbufs_apply.disable_subscription('api_sub');
 SELECT name, enabled FROM api_subs;
+
+------------------------------------------------------------------------
+-- precheck: its arguments (what it finds needs servers: 021_precheck.pl)
+------------------------------------------------------------------------
+
+SELECT * FROM decoderbufs_apply.precheck();
+SELECT * FROM decoderbufs_apply.precheck(NULL, tables => ARRAY['public.t']);
+SELECT * FROM decoderbufs_apply.precheck('not a conninfo');
+SELECT * FROM decoderbufs_apply.precheck('dbname=app replication=database');
+SELECT * FROM decoderbufs_apply.precheck('dbname=app', tables => ARRAY['a.b.c']);
+SELECT * FROM decoderbufs_apply.precheck('dbname=app', schemas => ARRAY['']);
+SELECT * FROM decoderbufs_apply.precheck('dbname=app', exclude_tables => ARRAY[NULL]);
+SELECT * FROM decoderbufs_apply.precheck('dbname=app', existing_data => 'replace');
+SELECT * FROM decoderbufs_apply.precheck(subscription => 'no_such');
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', precheck => NULL, create_slot => false);
 
 ------------------------------------------------------------------------
 -- skip_transaction: the commit LSN of the failing remote transaction
@@ -263,6 +280,8 @@ SELECT decoderbufs_apply.enable_subscription('api_sub');
 SELECT decoderbufs_apply.disable_subscription('api_sub');
 SELECT decoderbufs_apply.drop_subscription('api_sub', drop_slot => false);
 SELECT decoderbufs_apply.skip_transaction('api_sub', '0/1');
+SELECT * FROM decoderbufs_apply.precheck('dbname=app password=x');
+SELECT * FROM decoderbufs_apply._precheck('dbname=app password=x', NULL, NULL, NULL, NULL, false, 'error', NULL, true);
 SELECT sub_conninfo FROM decoderbufs_apply.subscription;
 SELECT * FROM decoderbufs_apply.table_policy;
 SELECT * FROM decoderbufs_apply.subscription_status;
@@ -290,7 +309,7 @@ SELECT decoderbufs_apply.create_subscription('by_admin', 'host=source.invalid db
 SELECT decoderbufs_apply.alter_subscription('by_admin', conflict_policy => 'ignore', tables => '{public.*}');
 SELECT decoderbufs_apply.set_table_policy('by_admin', 'public.t', 'overwrite');
 BEGIN;
-SELECT decoderbufs_apply.enable_subscription('by_admin');
+SELECT decoderbufs_apply.enable_subscription('by_admin', precheck => false);
 ROLLBACK;
 SELECT decoderbufs_apply.disable_subscription('by_admin');
 SELECT decoderbufs_apply.skip_transaction('by_admin', '0/1');

@@ -144,7 +144,10 @@ $target->safe_psql('postgres', q{
 	CREATE TABLE priv_t (id int PRIMARY KEY, v text);
 	CREATE EXTENSION decoderbufs_apply;
 });
-subscribe($target, 's', $source,
+# The precheck rightly rejects this subscription (missing_t has no target
+# table, wide lacks a column, rin has REPLICA IDENTITY NOTHING): those are
+# the worker's errors under test here; 021_precheck.pl tests the precheck's.
+subscribe($target, 's', $source, precheck => 'false',
 	tables => q{ARRAY['public.marker', 'public.missing_t', 'public.wide', 'public.conv',
 				'public.rin', 'public.stream_t']});
 wait_streaming('s') or die 'subscription s does not stream';
@@ -314,14 +317,17 @@ my $sock = $source->host;
 my $port = $source->port;
 my $free_port = PostgreSQL::Test::Cluster::get_free_port();
 
-# Call create_subscription on the target; returns the parsed error.
+# Call create_subscription on the target; returns the parsed error.  These
+# cases are about the errors of connecting and of creating the slot, which
+# the precheck would report first (021_precheck.pl checks that it does):
+# without it, create_subscription meets them itself.
 sub create_fails
 {
 	my ($name, $conninfo, $extra) = @_;
 	$extra //= '';
 	$conninfo =~ s/'/''/g;
 	my ($ret, $out, $stderr) = $target->psql('postgres',
-		"SELECT decoderbufs_apply.create_subscription('$name', '$conninfo'$extra)");
+		"SELECT decoderbufs_apply.create_subscription('$name', '$conninfo'$extra, precheck => false)");
 	isnt($ret, 0, "create_subscription('$name') fails");
 	is(tgt("SELECT count(*) FROM decoderbufs_apply.subscription WHERE sub_name = '$name'"), '0',
 		"create_subscription('$name') leaves no subscription behind");
@@ -334,9 +340,10 @@ like($e->{error}, qr/^could not connect to the source: connection to server at "
 	'(e) refused: the error says so');
 is($e->{hint}, 'Check that the source server runs and that host and port in the connection string are right.',
 	'(e) refused: the hint names host and port');
-# the same for the worker of a subscription created without a slot
+# the same for the worker of a subscription created without a slot (and
+# without the precheck, which would refuse it)
 $off = log_offset();
-tgt("SELECT decoderbufs_apply.create_subscription('e_port', 'host=127.0.0.1 port=$free_port dbname=postgres', create_slot => false)");
+tgt("SELECT decoderbufs_apply.create_subscription('e_port', 'host=127.0.0.1 port=$free_port dbname=postgres', create_slot => false, precheck => false)");
 $err = wait_for_error('e_port', qr/Connection refused/, 2);
 like($err, qr/^could not connect to the source: connection to server at "127.0.0.1", port $free_port failed: Connection refused/,
 	'(e) refused: last_error of the worker');
@@ -361,11 +368,13 @@ like($e->{error}, qr/^could not connect to the source: connection to server on s
 	'(e) no REPLICATION: the error says so');
 is($e->{hint}, 'Grant the source user the REPLICATION attribute: ALTER ROLE ... REPLICATION on the source.',
 	'(e) no REPLICATION: the hint says what to grant');
-# the worker, with a slot made by someone else
+# the worker, with a slot made by someone else (without the precheck, which
+# would refuse the role)
 src("SELECT pg_create_logical_replication_slot('norepl_slot', 'decoderbufs')");
 $off = log_offset();
 tgt("SELECT decoderbufs_apply.create_subscription('e_norepl', '$conn_sql user=norepl',
-	slot_name => 'norepl_slot', create_slot => false, tables => ARRAY['public.norepl_t'])");
+	slot_name => 'norepl_slot', create_slot => false, tables => ARRAY['public.norepl_t'],
+	precheck => false)");
 src('INSERT INTO norepl_t VALUES (1)');
 $err = wait_for_error('e_norepl', qr/replication role/, 2);
 like($err, qr/must be superuser or replication role to start walsender/, '(e) no REPLICATION: last_error of the worker');

@@ -157,7 +157,10 @@ tgt(q{SELECT pg_drop_replication_slot('loopcheck')});
 # ---- (d) existing data ----------------------------------------------------
 
 tgt(q{INSERT INTO s2.t VALUES (1, 'local')});
-subscribe($target, 'cp2', $source, tables => q{ARRAY['s2.*']}, copy_data => 'true');
+# (the precheck would refuse the non-empty table first, rightly: this is
+# about the copy's own error, for a table that fills up after the check)
+subscribe($target, 'cp2', $source, tables => q{ARRAY['s2.*']}, copy_data => 'true',
+	precheck => 'false');
 ok(poll_until($target, q{SELECT last_error LIKE '%target table s2.t of the initial copy is not empty%'
 	FROM decoderbufs_apply.subscription_status WHERE subscription = 'cp2'}, 60),
 	'existing_data = error names the non-empty table');
