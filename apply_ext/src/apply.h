@@ -20,6 +20,7 @@
  *	mapping.c		source names to target names; per-table settings
  *	copy.c			the initial copy: coordinator and copy helpers
  *	sequences.c		sequence values follow the source
+ *	precheck.c		checks of a source and target before subscribing
  *	worker.c		the apply worker: main loop, transactions, progress
  *	decode.c		RowMessage values to Datums
  *	relmap.c		remote relations to local ones, column mapping
@@ -200,6 +201,8 @@ extern void apply_slot_release(Oid dbid, int32 subid);
 extern void apply_request_database(Oid dbid);
 extern void apply_wake_launcher(void);
 extern void apply_wake_manager(Oid dbid);
+extern void apply_slot_record_error(ApplyWorkerSlot *slot, ErrorData *edata,
+									bool waiting);
 
 /* ---- catalog (catalog.c) ---- */
 
@@ -521,6 +524,12 @@ extern ApplyContext *MyApplyContext;
 
 extern void apply_worker_session_settings(ApplySubscription *sub);
 extern void apply_worker_stop_copy_helpers(ApplyWorkerSlot *slot);
+
+extern BackgroundWorkerHandle *apply_start_bgworker(const char *function,
+													const char *name,
+													const char *type,
+													Datum arg, int extra,
+													bool notify);
 
 extern PGDLLEXPORT void apply_worker_main(Datum main_arg);
 extern PGDLLEXPORT void apply_launcher_main(Datum main_arg);

@@ -308,28 +308,12 @@ import_snapshot(PGconn *conn, const char *snapshot)
 static BackgroundWorkerHandle *
 start_helper(ApplyWorkerSlot *slot, int slotno, int helperno)
 {
-	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
-	MemoryContext old;
+	char		name[BGW_MAXLEN];
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, APPLY_LIBRARY_NAME);
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "apply_copy_helper_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "decoderbufs_apply copy %d.%d",
-			 slot->subid, helperno);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "decoderbufs_apply copy");
-	worker.bgw_main_arg = Int32GetDatum(slotno);
-	memcpy(worker.bgw_extra, &helperno, sizeof(int));
-	worker.bgw_notify_pid = MyProcPid;
-
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-		handle = NULL;
-	MemoryContextSwitchTo(old);
-	return handle;
+	snprintf(name, sizeof(name), "decoderbufs_apply copy %d.%d", slot->subid, helperno);
+	return apply_start_bgworker("apply_copy_helper_main", name,
+								"decoderbufs_apply copy", Int32GetDatum(slotno),
+								helperno, true);
 }
 
 /* Start the helpers and wait until all have exited. */
@@ -1189,15 +1173,9 @@ helper_on_exit(int code, Datum arg)
 static void
 record_helper_error(ErrorData *edata)
 {
+	apply_slot_record_error(HelperSlot, edata, false);
 	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
 	HelperSlot->copy_helpers[HelperNo].failed = true;
-	strlcpy(HelperSlot->last_error, edata->message ? edata->message : "unknown error",
-			sizeof(HelperSlot->last_error));
-	strlcpy(HelperSlot->last_error_hint, edata->hint ? edata->hint : "",
-			sizeof(HelperSlot->last_error_hint));
-	strlcpy(HelperSlot->last_error_context, edata->context ? edata->context : "",
-			sizeof(HelperSlot->last_error_context));
-	HelperSlot->last_error_time = GetCurrentTimestamp();
 	LWLockRelease(ApplyShared->lock);
 }
 

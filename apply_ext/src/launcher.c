@@ -40,8 +40,14 @@
 
 /* ---- shared helpers ---- */
 
-static BackgroundWorkerHandle *
-start_worker(const char *function, const char *name, Datum arg, bool notify)
+/*
+ * Start a dynamic background worker of this library running function, with
+ * its argument and an int in bgw_extra; with notify, this process's latch
+ * is set when it starts and stops.  NULL if no worker slot is free.
+ */
+BackgroundWorkerHandle *
+apply_start_bgworker(const char *function, const char *name, const char *type,
+					 Datum arg, int extra, bool notify)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
@@ -55,8 +61,9 @@ start_worker(const char *function, const char *name, Datum arg, bool notify)
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, APPLY_LIBRARY_NAME);
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
 	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
 	worker.bgw_main_arg = arg;
+	memcpy(worker.bgw_extra, &extra, sizeof(int));
 	worker.bgw_notify_pid = notify ? MyProcPid : 0;
 
 	/* the handle outlives the transaction we may be in */
@@ -165,9 +172,10 @@ apply_launcher_main(Datum main_arg)
 				continue;
 			if (handles[i] != NULL)
 				pfree(handles[i]);
-			handles[i] = start_worker("apply_manager_main",
-									  "decoderbufs_apply manager",
-									  ObjectIdGetDatum(dbid), true);
+			handles[i] = apply_start_bgworker("apply_manager_main",
+											  "decoderbufs_apply manager",
+											  "decoderbufs_apply manager",
+											  ObjectIdGetDatum(dbid), 0, true);
 		}
 		wait_latch(apply_naptime);
 	}
@@ -331,7 +339,8 @@ start_apply_worker(ApplySubscription *sub)
 		}
 	Assert(mw != NULL);
 	snprintf(name, sizeof(name), "decoderbufs_apply worker");
-	mw->handle = start_worker("apply_worker_main", name, Int32GetDatum(slotno), true);
+	mw->handle = apply_start_bgworker("apply_worker_main", name, name,
+									  Int32GetDatum(slotno), 0, true);
 	if (mw->handle == NULL)
 	{
 		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);

@@ -17,6 +17,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 ApplySharedState *ApplyShared = NULL;
 
@@ -161,4 +162,24 @@ apply_wake_manager(Oid dbid)
 	LWLockRelease(ApplyShared->lock);
 	if (latch != NULL)
 		SetLatch(latch);
+}
+
+/*
+ * Keep an error for the status view: message, hint, context and when;
+ * with waiting, the subscription's state becomes waiting_retry.
+ */
+void
+apply_slot_record_error(ApplyWorkerSlot *slot, ErrorData *edata, bool waiting)
+{
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	strlcpy(slot->last_error, edata->message ? edata->message : "unknown error",
+			sizeof(slot->last_error));
+	strlcpy(slot->last_error_hint, edata->hint ? edata->hint : "",
+			sizeof(slot->last_error_hint));
+	strlcpy(slot->last_error_context, edata->context ? edata->context : "",
+			sizeof(slot->last_error_context));
+	slot->last_error_time = GetCurrentTimestamp();
+	if (waiting)
+		slot->state = APPLY_STATE_WAITING_RETRY;
+	LWLockRelease(ApplyShared->lock);
 }

@@ -669,16 +669,7 @@ run_worker(ApplyContext *actx)
 static void
 record_error(ErrorData *edata)
 {
-	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
-	strlcpy(MySlot->last_error, edata->message ? edata->message : "unknown error",
-			sizeof(MySlot->last_error));
-	strlcpy(MySlot->last_error_hint, edata->hint ? edata->hint : "",
-			sizeof(MySlot->last_error_hint));
-	strlcpy(MySlot->last_error_context, edata->context ? edata->context : "",
-			sizeof(MySlot->last_error_context));
-	MySlot->last_error_time = GetCurrentTimestamp();
-	MySlot->state = APPLY_STATE_WAITING_RETRY;
-	LWLockRelease(ApplyShared->lock);
+	apply_slot_record_error(MySlot, edata, true);
 }
 
 void
