@@ -154,7 +154,13 @@ target_relid(ApplySubscription *sub, const char *schema, const char *table)
 	nspid = get_namespace_oid(tschema, true);
 	if (OidIsValid(nspid))
 		relid = get_relname_relid(ttable, nspid);
-	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION)
+	if (OidIsValid(relid) && get_rel_relkind(relid) != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("target relation \"%s.%s\" of the initial copy is not a table",
+						tschema, ttable),
+				 errdetail("Rows are copied into plain tables only; a partitioned table receives them through its partitions, which must exist on the target under the source partitions' names.")));
+	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("target table \"%s.%s\" of the initial copy does not exist",
