@@ -56,7 +56,7 @@
 /* How often an attempt under way is polled, in ms. */
 #define HEARTBEAT_POLL_MS		10
 
-/* An attempt without an answer for this long (ms) fails when receive_timeout is 0. */
+/* How long (ms) an attempt may go unanswered when receive_timeout is 0. */
 #define HEARTBEAT_DEFAULT_TIMEOUT	60000
 
 /* Longest heartbeat content we parse; ours are far shorter. */
@@ -298,7 +298,7 @@ advance_connect(ApplyContext *actx)
 
 	if (!actx->owner_is_superuser && !PQconnectionUsedPassword(hb_conn))
 	{
-		heartbeat_failed(actx, "28000",
+		heartbeat_failed(actx, "2F003",
 						 "password is required",
 						 "A subscription owned by a non-superuser connects only with a password: make the source ask for one on normal connections too (pg_hba.conf).",
 						 true);
@@ -330,8 +330,9 @@ send_heartbeat(ApplyContext *actx)
 	bool		flush_arg = PQserverVersion(hb_conn) >= 170000;
 	char	   *query;
 
+	/* everything schema-qualified, no operators: the source's search_path */
 	query = psprintf("SELECT h.t, pg_catalog.pg_logical_emit_message(false, '%s', "
-					 "'slot=' || $1::text || ' subscription=' || $2::text || ' time=' || h.t%s)::text "
+					 "pg_catalog.format('slot=%%s subscription=%%s time=%%s', $1::text, $2::text, h.t)%s)::text "
 					 "FROM (SELECT pg_catalog.to_char(pg_catalog.clock_timestamp() AT TIME ZONE 'UTC', "
 					 "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS t OFFSET 0) h",
 					 HEARTBEAT_PREFIX, flush_arg ? ", true" : "");

@@ -267,6 +267,7 @@ is(st('hbpriv', 'pid'), $pid, 'still the same worker');
 
 # ---- a closed heartbeat connection is opened again ----
 $pid = st('hb', 'pid');
+$log_off = -s $target->logfile;
 $hb_pid = src(q{SELECT pid FROM pg_stat_activity WHERE application_name = 'hb heartbeat'});
 src("SELECT pg_terminate_backend($hb_pid)");
 ok(poll_until($source, qq{SELECT count(*) = 1 FROM pg_stat_activity
@@ -275,6 +276,8 @@ ok(poll_until($source, qq{SELECT count(*) = 1 FROM pg_stat_activity
 $first = st('hb', 'last_heartbeat');
 ok(st_until('hb', "last_heartbeat > '$first'"), 'heartbeats come back on the new one');
 is(st('hb', 'pid'), $pid, 'the worker did not restart');
+unlike(slurp_file($target->logfile, $log_off), qr/WARNING:  heartbeat of decoderbufs_apply subscription "hb" failed/,
+	'a connection closed while idle is replaced without a warning');
 src("INSERT INTO t VALUES (5, 'after')");
 wait_for_sync($source, 'dbufs_hb');
 is(st('hb', 'inserted'), '5', 'and replicates');
