@@ -87,9 +87,9 @@ ok(st_until('hb', "last_heartbeat > clock_timestamp() - interval '5 s'"),
 	'heartbeats come back on an idle source');
 my $first = st('hb', 'last_heartbeat');
 ok(st_until('hb', "last_heartbeat > '$first'"), 'and keep coming');
-is(st('hb', 'lag_seconds IS NOT NULL AND lag_seconds >= 0 AND lag_seconds < 2'), 't',
+ok(st_until('hb', 'lag_seconds IS NOT NULL AND lag_seconds >= 0 AND lag_seconds < 2'),
 	'lag_seconds is small and not NULL on an idle source');
-is(st('hb', 'heartbeat_lag_seconds IS NOT NULL AND heartbeat_lag_seconds < 2 AND heartbeat_error IS NULL'), 't',
+ok(st_until('hb', 'heartbeat_lag_seconds IS NOT NULL AND heartbeat_lag_seconds < 2 AND heartbeat_error IS NULL'),
 	'heartbeat_lag_seconds is small, heartbeat_error NULL');
 is(st('hb', 'state'), 'streaming', 'the subscription streams');
 
@@ -150,7 +150,7 @@ sub busy_elsewhere
 	}
 	src('CHECKPOINT');		# logs the running transactions: a restart point
 	my $end = src('SELECT pg_current_wal_lsn()');
-	ok(src("SELECT pg_wal_lsn_diff('$end', '$start') > 2000000"),
+	is(src("SELECT pg_wal_lsn_diff('$end', '$start') > 2000000"), 't',
 		"$what: database busy wrote megabytes of WAL");
 	ok(poll_until($source,
 		"SELECT confirmed_flush_lsn >= '$end' AND restart_lsn > '$start'
@@ -159,7 +159,7 @@ sub busy_elsewhere
 	  or diag(join(' ', 'start', $start, 'end', $end, 'slot', slot_lsns('dbufs_hb')));
 }
 busy_elsewhere('with heartbeats');
-is(st('hb', 'lag_seconds < 2'), 't', 'with heartbeats: lag_seconds stays small');
+ok(st_until('hb', 'lag_seconds < 2'), 'with heartbeats: lag_seconds is small');
 
 set_interval('0');
 ok(st_until('hb', 'last_heartbeat IS NULL AND heartbeat_lag_seconds IS NULL'),
@@ -202,7 +202,7 @@ is(st('hb', 'last_heartbeat'), '2002-02-02 00:00:00+00',
 	'a subscription takes the heartbeat naming its slot and ignores the others\'');
 is(st('hb2', 'last_heartbeat'), '2001-01-01 00:00:00+00',
 	'the other subscription takes its own');
-ok(st('hb', 'lag_seconds > 3600 * 24 * 365'), 'lag_seconds follows the heartbeat');
+is(st('hb', 'lag_seconds > 3600 * 24 * 365'), 't', 'lag_seconds follows the heartbeat');
 is(st('hb', 'state') . ' ' . st('hb2', 'state'), 'streaming streaming',
 	'messages that are not heartbeats of a subscription do not disturb it');
 set_interval('200ms');
@@ -244,7 +244,7 @@ wait_for_sync($source, 'dbufs_hbpriv');
 is(table_rows($target, 't3'), '(1,without_heartbeats)', 'replication goes on');
 is(st('hbpriv', 'pid') . ' ' . st('hbpriv', 'last_error IS NULL'), "$pid t",
 	'the worker did not restart and has no error');
-is(st('hbpriv', 'last_heartbeat IS NULL AND lag_seconds < 1'), 't',
+ok(st_until('hbpriv', 'last_heartbeat IS NULL AND lag_seconds < 1'),
 	'no heartbeat; lag_seconds from commit times is small');
 like(slurp_file($target->logfile, $log_off),
 	qr/WARNING:  heartbeat of decoderbufs_apply subscription "hbpriv" failed: permission denied for function pg_logical_emit_message\n.*DETAIL:  Replication goes on\. Until a heartbeat comes back, lag_seconds is measured from commit times only\.\n.*HINT:  On the source: GRANT EXECUTE ON FUNCTION pg_catalog\.pg_logical_emit_message\(boolean, text, text(, boolean)?\) TO hb_user; or turn heartbeats off with decoderbufs_apply\.heartbeat_interval = 0\./,
