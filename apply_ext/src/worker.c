@@ -381,7 +381,9 @@ handle_row(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 			apply_change(actx, msg, "TRUNCATE");
 			break;
 		case DECODERBUFS__OP__MESSAGE:
-			break;				/* logical messages are not applied */
+			/* not applied; our heartbeats measure lag */
+			apply_heartbeat_receive(actx, msg);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -563,6 +565,9 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 		}
 		send_feedback(conn, false, false);
 		wait_ms = Min(wait_ms, sync_sequences_when_due(actx));
+		wait_ms = Min(wait_ms,
+					  apply_heartbeat_when_due(actx, last_received,
+											   !in_remote_txn && !IsTransactionState()));
 
 		now = GetCurrentTimestamp();
 		if (apply_receive_timeout > 0)
