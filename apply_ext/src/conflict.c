@@ -1128,6 +1128,11 @@ apply_sql_resolve_conflict(PG_FUNCTION_ARGS)
 	Oid			owner = InvalidOid;
 	Oid			relid = InvalidOid;
 
+	if (!apply_remote && strcmp(action, "discard") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for argument \"action\": \"%s\"", action),
+				 errhint("Use apply_remote (write the remote change now) or discard (keep the table as it is).")));
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT sub_name, schema_name, table_name, conflict_type, "
 							  "remote_tuple, key_tuple, resolved_at, resolved_by, resolved_action "
