@@ -813,6 +813,11 @@ apply_exec_insert(ApplyContext *actx, ApplyRelation *arel,
 /*
  * The new key of an UPDATE may belong to another local row (update_exists).
  * Returns false when the update is to be skipped.
+ *
+ * Under last_update_wins a change of key is a delete of the old key and a
+ * write of the new one: when the row holding the new key wins, the row of
+ * the old key is still deleted (its version lost to this change already),
+ * which is what a node that got the two in the other order ends with.
  */
 static bool
 check_new_key(ApplyContext *actx, ExecRel *er)
@@ -832,7 +837,16 @@ check_new_key(ApplyContext *actx, ExecRel *er)
 	conflict(actx, APPLY_CONFLICT_UPDATE_EXISTS, er, er->remoteslot,
 			 er->otherslot, er->localslot, &v, d);
 	if (d != APPLY_DECISION_APPLIED)
+	{
+		if (arel->policy == APPLY_POLICY_LAST_UPDATE_WINS)
+		{
+			check_privileges(arel, er->rel, ACL_DELETE);
+			ExecSimpleRelationDelete(er->rri, er->estate, &er->epq, er->localslot);
+			actx->n_deleted++;
+			apply_tombstone_write(actx, er->rel, arel, er->localslot);
+		}
 		return false;
+	}
 	/* the row holding the new key makes way */
 	check_privileges(arel, er->rel, ACL_DELETE);
 	ExecSimpleRelationDelete(er->rri, er->estate, &er->epq, er->otherslot);
@@ -927,6 +941,11 @@ apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 	}
 	if (check_new_key(actx, er))
 	{
+		/* under last_update_wins, the old key of a key change is deleted */
+		if (arel->policy == APPLY_POLICY_LAST_UPDATE_WINS &&
+			OidIsValid(arel->lookup_index) &&
+			!same_key(arel, er->localslot, er->remoteslot))
+			apply_tombstone_write(actx, er->rel, arel, er->localslot);
 		ExecSimpleRelationUpdate(er->rri, er->estate, &er->epq, er->localslot,
 								 er->remoteslot);
 		actx->n_updated++;

@@ -13,7 +13,8 @@
 #   without track_commit_timestamp nothing is detected.
 # - last_update_wins in both directions: the later commit wins, the earlier
 #   loses, for update/update, insert/insert, update/delete in both orders,
-#   delete/delete and an insert older than a delete; equal commit times go
+#   delete/delete, an insert older than a delete, and a key change onto a
+#   key written meanwhile (update_exists); equal commit times go
 #   to the node with the higher system identifier, on either side.  The
 #   subscriptions are paused (disabled) while both sides write, which fixes
 #   the order of the commits without sleeping.
@@ -294,6 +295,23 @@ is(row_of(6), 'none | none', 'an insert older than a delete is discarded');
 is(run_sql($b, q{SELECT decision || '/' || (local_tuple IS NULL) || '/' || local_node FROM decoderbufs_apply.conflict_log
 		WHERE table_name = 'lww' AND conflict_type = 'insert_exists' AND remote_tuple->>'k' = '6'}),
 	"skipped/true/$id_b", 'B logs it as insert_exists over the tombstone of its delete');
+
+# A change of key onto a key the other side wrote meanwhile: update_exists
+# on one side, insert_exists on the other.  The key change counts as a
+# delete of the old key and a write of the new one.
+pause();
+run_sql($a, 'UPDATE lww SET k = 50 WHERE k = 9');
+run_sql($b, "INSERT INTO lww VALUES (50, 'b50')");
+run_sql($b, "INSERT INTO lww VALUES (51, 'b51')");
+run_sql($a, 'UPDATE lww SET k = 51 WHERE k = 10');
+resume();
+is(both(q{SELECT string_agg(k || v, ',' ORDER BY k) FROM lww WHERE k IN (9, 10, 50, 51)}),
+	'50b50,51init | 50b50,51init',
+	'a key change loses to a newer row at its new key and wins over an older one, the old key gone on both sides');
+is(logged($b, 'lww', 'update_exists'), '9:skipped,10:applied', 'B: update_exists, decided by the versions');
+is(run_sql($a, q{SELECT string_agg(remote_tuple->>'k' || ':' || decision, ',' ORDER BY id) FROM decoderbufs_apply.conflict_log
+		WHERE table_name = 'lww' AND conflict_type = 'insert_exists' AND remote_tuple->>'k' IN ('50', '51')}),
+	'50:applied,51:skipped', 'A: insert_exists, decided alike');
 
 # Equal commit times: the node with the higher system identifier wins.  A
 # session on one side writes with the other side's commit time, under a
