@@ -898,6 +898,31 @@ apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 			apply_tombstone_find(actx, er->rel, arel, er->otherslot, &tv);
 		d = decide(actx, er, APPLY_CONFLICT_UPDATE_MISSING,
 				   have_tombstone ? &tv : NULL, er->remoteslot, NULL);
+
+		/*
+		 * A key change whose old row is gone: another row may hold the new
+		 * key, which makes the change an update of that row (update_exists).
+		 */
+		if (d == APPLY_DECISION_APPLIED && OidIsValid(arel->lookup_index) &&
+			lookup_row(er, er->remoteslot, er->localslot))
+		{
+			conflict(actx, APPLY_CONFLICT_UPDATE_MISSING, er, er->remoteslot,
+					 NULL, er->otherslot, have_tombstone ? &tv : NULL, d);
+			apply_row_version(actx, er->localslot, &v);
+			store_updated(er->remoteslot, er->localslot, &newtd);
+			d = decide(actx, er, APPLY_CONFLICT_UPDATE_EXISTS, &v,
+					   er->remoteslot, er->localslot);
+			conflict(actx, APPLY_CONFLICT_UPDATE_EXISTS, er, er->remoteslot,
+					 er->localslot, er->otherslot, &v, d);
+			if (d == APPLY_DECISION_APPLIED)
+			{
+				ExecSimpleRelationUpdate(er->rri, er->estate, &er->epq,
+										 er->localslot, er->remoteslot);
+				actx->n_updated++;
+			}
+			exec_row_done(er);
+			return;
+		}
 		if (d == APPLY_DECISION_APPLIED && has_unchanged(&newtd))
 		{
 			memset(&c, 0, sizeof(c));

@@ -181,6 +181,17 @@ is(run_sql($b, q{SELECT l.local_origin = s.sub_origin_name AND l.local_node = s.
 is(run_sql($b, "SELECT sub_source_system_id FROM decoderbufs_apply.subscription WHERE sub_name = 'bc'"), $id_c,
 	"which is C's system identifier");
 
+# A key change whose old row is gone, onto a key a local row holds: the
+# local row takes the update (update_missing, then update_exists).
+run_sql($b, "DELETE FROM t WHERE k = 13; INSERT INTO t VALUES (300, 'local three hundred')");
+run_sql($a, 'UPDATE t SET k = 300 WHERE k = 13');
+sync_ab();
+is(run_sql($b, "SELECT string_agg(k || v, ',' ORDER BY k) FROM t WHERE k IN (13, 300)"), '300a again',
+	'overwrite: a key change of a missing row updates the row holding its new key');
+is(run_sql($b, q{SELECT string_agg(conflict_type || ':' || decision, ',' ORDER BY id) FROM decoderbufs_apply.conflict_log
+		WHERE table_name = 't' AND remote_tuple->>'k' = '300'}),
+	'update_missing:applied,update_exists:applied', 'both conflicts are logged');
+
 ############################################################################
 # Without track_commit_timestamp (C): not detected, and last_update_wins refused.
 sync_ac();
