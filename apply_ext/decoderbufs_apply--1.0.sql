@@ -29,7 +29,7 @@ CREATE TABLE @extschema@.subscription (
     sub_slot_name       text NOT NULL,
     sub_origin_name     text NOT NULL UNIQUE,
     sub_conflict_policy text NOT NULL
-        CHECK (sub_conflict_policy IN ('fail', 'ignore', 'overwrite')),
+        CHECK (sub_conflict_policy IN ('fail', 'ignore', 'overwrite', 'last_update_wins')),
     sub_only_local      boolean NOT NULL,
     sub_replica_role    boolean NOT NULL,
     sub_include_tables  text,
@@ -41,7 +41,10 @@ CREATE TABLE @extschema@.subscription (
     sub_copy_parallelism integer CHECK (sub_copy_parallelism BETWEEN 1 AND 8),
     sub_sequences       text,
     sub_skip_lsn        pg_lsn,
-    sub_created         timestamptz NOT NULL DEFAULT now()
+    sub_created         timestamptz NOT NULL DEFAULT now(),
+    -- the source's system identifier, recorded by the worker: the node that
+    -- the rows of this subscription's origin come from (last_update_wins)
+    sub_source_system_id text
 );
 COMMENT ON TABLE @extschema@.subscription IS
 'decoderbufs_apply subscriptions; holds connection strings, so only superusers and decoderbufs_apply_admin may read it';
@@ -53,7 +56,7 @@ CREATE TABLE @extschema@.table_policy (
     schema_name     text NOT NULL,
     table_name      text NOT NULL,
     conflict_policy text NOT NULL
-        CHECK (conflict_policy IN ('fail', 'ignore', 'overwrite')),
+        CHECK (conflict_policy IN ('fail', 'ignore', 'overwrite', 'last_update_wins')),
     PRIMARY KEY (sub_id, schema_name, table_name)
 );
 COMMENT ON TABLE @extschema@.table_policy IS
@@ -117,10 +120,38 @@ CREATE TABLE @extschema@.conflict_log (
     key_tuple           jsonb,
     remote_commit_lsn   pg_lsn,
     remote_commit_time  timestamptz,
-    remote_origin       text
+    remote_origin       text,
+    -- what the policy did: applied (the remote change took effect), skipped
+    -- (the local state stays) or error (the transaction stopped)
+    decision            text CHECK (decision IN ('applied', 'skipped', 'error')),
+    remote_node         text,           -- the source's system identifier
+    local_origin        text,           -- origin that last wrote the local row; NULL: this server
+    local_node          text,           -- system identifier of the node that wrote it
+    local_commit_time   timestamptz,    -- its commit time (track_commit_timestamp)
+    -- resolve_conflict()
+    resolved_at         timestamptz,
+    resolved_by         text,
+    resolved_action     text CHECK (resolved_action IN ('apply_remote', 'discard'))
 );
 COMMENT ON TABLE @extschema@.conflict_log IS
-'every conflict met while applying: its type, the policy applied, and both tuples';
+'every conflict met while applying: its type, the policy applied and its decision, both tuples, who wrote each and when';
+
+-- What last_update_wins remembers of deleted rows (tombstone.c): the table,
+-- the row's key (binary, key_tuple for reading), when and on which node it
+-- was deleted.  The delete's exact commit time and origin are those of the
+-- tombstone row's own xmin.  Purged after decoderbufs_apply.tombstone_retention.
+CREATE TABLE @extschema@.tombstone (
+    relid       oid NOT NULL,           -- the local table
+    key         bytea NOT NULL,
+    key_tuple   jsonb NOT NULL,
+    deleted_at  timestamptz NOT NULL,
+    node        text,                   -- system identifier of the deleting node
+    sub_name    text,                   -- the subscription that applied it; NULL: a local delete
+    PRIMARY KEY (relid, key)
+);
+CREATE INDEX tombstone_deleted_at ON @extschema@.tombstone (deleted_at);
+COMMENT ON TABLE @extschema@.tombstone IS
+'deleted rows of last_update_wins tables, so that older changes arriving later do not bring them back';
 
 -- A subscription applies as its owner.  Members of decoderbufs_apply_admin
 -- write these tables, but only for subscriptions owned by a role they have
@@ -185,6 +216,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.subscription,
     @extschema@.table_policy, @extschema@.table_config, @extschema@.schema_map,
     @extschema@.table_sync TO decoderbufs_apply_admin;
 GRANT SELECT, DELETE ON @extschema@.conflict_log TO decoderbufs_apply_admin;
+GRANT UPDATE (resolved_at, resolved_by, resolved_action) ON @extschema@.conflict_log
+    TO decoderbufs_apply_admin;
+GRANT SELECT, DELETE ON @extschema@.tombstone TO decoderbufs_apply_admin;
 GRANT USAGE ON @extschema@.subscription_id_seq TO decoderbufs_apply_admin;
 
 ------------------------------------------------------------------------
@@ -229,6 +263,7 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT truncated bigint, OUT transactions bigint,
     OUT insert_exists bigint, OUT update_missing bigint,
     OUT update_exists bigint, OUT delete_missing bigint,
+    OUT update_origin_differs bigint, OUT delete_origin_differs bigint,
     OUT retry_count integer, OUT next_retry timestamptz,
     OUT last_error text, OUT last_error_hint text, OUT last_error_context text,
     OUT last_error_time timestamptz, OUT source_system_id text,
@@ -271,9 +306,15 @@ $$;
 CREATE FUNCTION @extschema@._check_policy(arg text, policy text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF policy IS NULL OR policy NOT IN ('fail', 'ignore', 'overwrite') THEN
+    IF policy IS NULL OR policy NOT IN ('fail', 'ignore', 'overwrite', 'last_update_wins') THEN
         PERFORM @extschema@._bad_argument(arg, policy,
-            'Valid conflict policies are fail, ignore and overwrite.');
+            'Valid conflict policies are fail, ignore, overwrite and last_update_wins.');
+    END IF;
+    IF policy = 'last_update_wins' AND NOT current_setting('track_commit_timestamp')::boolean THEN
+        RAISE EXCEPTION 'conflict policy last_update_wins needs track_commit_timestamp'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It compares the commit times of the local and the remote row versions.',
+                  HINT = 'Set track_commit_timestamp = on in the target''s postgresql.conf and restart it.';
     END IF;
 END
 $$;
@@ -673,10 +714,11 @@ BEGIN
     IF conflict_policy IS NULL THEN
         DELETE FROM @extschema@.table_policy p
         WHERE p.sub_id = s.sub_id AND p.schema_name = parts[1] AND p.table_name = parts[2];
-    ELSIF conflict_policy NOT IN ('fail', 'ignore', 'overwrite') THEN
+    ELSIF conflict_policy NOT IN ('fail', 'ignore', 'overwrite', 'last_update_wins') THEN
         PERFORM @extschema@._bad_argument('conflict_policy', conflict_policy,
-            'Valid conflict policies are fail, ignore and overwrite; NULL removes the table''s own policy.');
+            'Valid conflict policies are fail, ignore, overwrite and last_update_wins; NULL removes the table''s own policy.');
     ELSE
+        PERFORM @extschema@._check_policy('conflict_policy', conflict_policy);
         INSERT INTO @extschema@.table_policy AS p (sub_id, schema_name, table_name, conflict_policy)
         VALUES (s.sub_id, parts[1], parts[2], set_table_policy.conflict_policy)
         ON CONFLICT ON CONSTRAINT table_policy_pkey
@@ -922,6 +964,40 @@ REVOKE ALL ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_se
 GRANT EXECUTE ON FUNCTION @extschema@._sync_sequences(integer), @extschema@.sync_sequences(text)
     TO decoderbufs_apply_admin;
 
+-- Act on a logged conflict: apply_remote writes its remote change now (as
+-- the subscription's owner), discard leaves the table as it is; both mark
+-- it resolved (conflict.c).
+CREATE FUNCTION @extschema@._resolve_conflict(id bigint, action text) RETURNS void
+AS 'MODULE_PATHNAME', 'apply_sql_resolve_conflict' LANGUAGE C STRICT;
+
+CREATE FUNCTION @extschema@.resolve_conflict(id bigint, action text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM @extschema@._check();
+    IF id IS NULL THEN
+        PERFORM @extschema@._bad_argument('id', NULL,
+            'Give the id of a row of decoderbufs_apply.conflict_log.');
+    END IF;
+    IF action IS NULL OR action NOT IN ('apply_remote', 'discard') THEN
+        PERFORM @extschema@._bad_argument('action', action,
+            'Use apply_remote (write the remote change now) or discard (keep the table as it is).');
+    END IF;
+    PERFORM @extschema@._resolve_conflict(id, action);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.resolve_conflict(bigint, text) IS
+'Write the remote change of a logged conflict now (apply_remote), or mark it discarded';
+REVOKE ALL ON FUNCTION @extschema@._resolve_conflict(bigint, text),
+    @extschema@.resolve_conflict(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._resolve_conflict(bigint, text),
+    @extschema@.resolve_conflict(bigint, text) TO decoderbufs_apply_admin;
+
+-- The trigger that remembers the local deletes of last_update_wins tables
+-- (tombstone.c); the apply workers create it on those tables.  It runs in
+-- the deleting session, writing the tombstone as the extension's owner.
+CREATE FUNCTION @extschema@._tombstone() RETURNS trigger
+AS 'MODULE_PATHNAME', 'apply_sql_tombstone_trigger' LANGUAGE C;
+
 COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean) IS
 'Create a subscription to a source server''s decoderbufs slot';
 COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS
@@ -980,6 +1056,7 @@ SELECT s.sub_name AS subscription,
        w.heartbeat_error,
        w.inserted, w.updated, w.deleted, w.truncated, w.transactions,
        w.insert_exists, w.update_missing, w.update_exists, w.delete_missing,
+       w.update_origin_differs, w.delete_origin_differs,
        w.last_error, w.last_error_hint, w.last_error_context,
        w.last_error_time, w.retry_count, w.next_retry,
        w.last_receive_time, w.last_applied_time,

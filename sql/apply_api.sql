@@ -98,11 +98,15 @@ SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app replication=datab
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app replication=0', create_slot => false, enabled => false);
 SELECT decoderbufs_apply.create_subscription('s1', 'postgresql://h/app?replication=true', create_slot => false, enabled => false);
 
--- conflict_policy: fail, ignore or overwrite
+-- conflict_policy: fail, ignore, overwrite or last_update_wins
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => NULL, create_slot => false, enabled => false);
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => '', create_slot => false, enabled => false);
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => 'FAIL', create_slot => false, enabled => false);
-SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => 'last_update_wins', create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', conflict_policy => 'last_writer_wins', create_slot => false, enabled => false);
+-- last_update_wins is accepted (this server has track_commit_timestamp on)
+SELECT decoderbufs_apply.create_subscription('s_lww', 'dbname=app', conflict_policy => 'last_update_wins', create_slot => false, enabled => false) IS NOT NULL AS created;
+SELECT conflict_policy FROM decoderbufs_apply.subscription_status WHERE subscription = 's_lww';
+SELECT decoderbufs_apply.drop_subscription('s_lww', drop_slot => false);
 
 -- tables and exclude_tables: one [schema.]table per element
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', tables => ARRAY['a.b.c'], create_slot => false, enabled => false);
@@ -142,6 +146,8 @@ SELECT decoderbufs_apply.alter_subscription('api_sub', exclude_tables => '{NULL}
 SELECT * FROM api_subs WHERE name = 'api_sub';
 -- each setting on its own
 SELECT decoderbufs_apply.alter_subscription('api_sub', conninfo => 'host=other.invalid dbname=app');
+SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'last_update_wins');
+SELECT sub_conflict_policy FROM decoderbufs_apply.subscription WHERE sub_name = 'api_sub';
 SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'ignore');
 SELECT decoderbufs_apply.alter_subscription('api_sub', only_local => false);
 SELECT decoderbufs_apply.alter_subscription('api_sub', replica_role => false);
@@ -180,6 +186,9 @@ SELECT decoderbufs_apply.set_table_policy('api_sub', 'sales.items', NULL);
 -- removing what is not there is no error
 SELECT decoderbufs_apply.set_table_policy('api_sub', 'sales.items', NULL);
 SELECT * FROM api_policies;
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.lww', 'last_update_wins');
+SELECT * FROM api_policies WHERE table_name = 'lww';
+SELECT decoderbufs_apply.set_table_policy('api_sub', 'public.lww', NULL);
 
 ------------------------------------------------------------------------
 -- enable_subscription, disable_subscription
@@ -239,6 +248,70 @@ SELECT subscription, enabled, state, pid, received_lsn, applied_lsn, flushed_lsn
 FROM decoderbufs_apply.subscription_status ORDER BY subscription COLLATE "C";
 
 ------------------------------------------------------------------------
+-- The conflict log, tombstones, resolve_conflict
+------------------------------------------------------------------------
+
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+WHERE a.attrelid = 'decoderbufs_apply.conflict_log'::regclass AND a.attnum > 0
+ORDER BY a.attnum;
+SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a
+WHERE a.attrelid = 'decoderbufs_apply.tombstone'::regclass AND a.attnum > 0
+ORDER BY a.attnum;
+SELECT decoderbufs_apply.resolve_conflict(NULL, 'discard');
+SELECT decoderbufs_apply.resolve_conflict(1, NULL);
+SELECT decoderbufs_apply.resolve_conflict(1, 'apply');
+SELECT decoderbufs_apply.resolve_conflict(1, 'DISCARD');
+SELECT decoderbufs_apply.resolve_conflict(123456, 'discard');
+-- a logged conflict of a table that is gone, of a subscription that is gone
+INSERT INTO decoderbufs_apply.conflict_log (id, sub_name, schema_name, table_name,
+    conflict_type, resolution, remote_tuple, decision)
+VALUES (1001, 'api_sub', 'public', 'gone', 'insert_exists', 'ignore', '{"k": "1"}', 'skipped'),
+       (1002, 'no_such_sub', 'public', 'gone', 'insert_exists', 'ignore', '{"k": "1"}', 'skipped'),
+       (1003, 'api_sub', 'public', 'gone', 'delete_missing', 'ignore', NULL, 'skipped');
+SELECT decoderbufs_apply.resolve_conflict(1001, 'apply_remote');
+SELECT decoderbufs_apply.resolve_conflict(1002, 'apply_remote');
+SELECT decoderbufs_apply.resolve_conflict(1002, 'discard');
+-- (the detail says when and by whom)
+\set VERBOSITY terse
+SELECT decoderbufs_apply.resolve_conflict(1002, 'discard');
+\set VERBOSITY default
+SELECT id, resolved_action, resolved_by = current_user AS by_me, resolved_at IS NOT NULL AS resolved
+FROM decoderbufs_apply.conflict_log WHERE id > 1000 ORDER BY id;
+-- a table with a key: apply_remote writes the remote row, discard leaves it
+CREATE TABLE public.resolved (k int PRIMARY KEY, v text, g int GENERATED ALWAYS AS (k * 2) STORED,
+                              i int GENERATED ALWAYS AS IDENTITY);
+INSERT INTO public.resolved VALUES (1, 'local'), (2, 'local'), (3, 'local');
+INSERT INTO decoderbufs_apply.conflict_log (id, sub_name, schema_name, table_name,
+    conflict_type, resolution, remote_tuple, key_tuple, decision)
+VALUES (1011, 'api_sub', 'public', 'resolved', 'insert_exists', 'ignore',
+        '{"k": "1", "v": "remote", "g": "99", "i": "7"}', NULL, 'skipped'),
+       (1012, 'api_sub', 'public', 'resolved', 'update_missing', 'ignore',
+        '{"k": "4", "v": "remote four", "g": null, "i": "8"}', '{"k": "4"}', 'skipped'),
+       (1013, 'api_sub', 'public', 'resolved', 'update_origin_differs', 'ignore',
+        '{"k": "20", "v": "moved", "g": null, "i": "9"}', '{"k": "2"}', 'skipped'),
+       (1014, 'api_sub', 'public', 'resolved', 'delete_origin_differs', 'ignore',
+        NULL, '{"k": "3", "v": null, "g": null, "i": null}', 'skipped'),
+       (1015, 'api_sub', 'public', 'resolved', 'insert_exists', 'ignore',
+        '{"k": "1", "v": "never", "g": null, "i": "1"}', NULL, 'skipped'),
+       (1016, 'api_sub', 'public', 'resolved', 'insert_exists', 'ignore',
+        '{"k": "1", "nosuch": "x"}', NULL, 'skipped'),
+       (1017, 'api_sub', 'public', 'resolved', 'update_missing', 'ignore',
+        '{"v": "no key"}', NULL, 'skipped');
+SELECT decoderbufs_apply.resolve_conflict(1011, 'apply_remote');
+SELECT decoderbufs_apply.resolve_conflict(1012, 'apply_remote');
+SELECT decoderbufs_apply.resolve_conflict(1013, 'apply_remote');
+SELECT decoderbufs_apply.resolve_conflict(1014, 'apply_remote');
+SELECT decoderbufs_apply.resolve_conflict(1015, 'discard');
+SELECT decoderbufs_apply.resolve_conflict(1016, 'apply_remote');
+SELECT decoderbufs_apply.resolve_conflict(1017, 'apply_remote');
+SELECT * FROM public.resolved ORDER BY k;
+SELECT id, resolved_action FROM decoderbufs_apply.conflict_log WHERE id > 1010 ORDER BY id;
+DROP TABLE public.resolved;
+DELETE FROM decoderbufs_apply.conflict_log WHERE id > 1000;
+
+------------------------------------------------------------------------
 -- drop_subscription (drop_slot => false: there is no source)
 ------------------------------------------------------------------------
 
@@ -265,6 +338,7 @@ SELECT decoderbufs_apply.enable_subscription('api_sub');
 SELECT decoderbufs_apply.disable_subscription('api_sub');
 SELECT decoderbufs_apply.drop_subscription('api_sub', drop_slot => false);
 SELECT decoderbufs_apply.skip_transaction('api_sub', '0/1');
+SELECT decoderbufs_apply.resolve_conflict(1, 'discard');
 SELECT sub_conninfo FROM decoderbufs_apply.subscription;
 SELECT * FROM decoderbufs_apply.subscription_status;
 SELECT * FROM decoderbufs_apply.conflict_log;
@@ -320,7 +394,16 @@ RESET ROLE;
 -- (the helper views are the superuser's)
 SELECT * FROM api_subs WHERE name = 'by_admin';
 SELECT * FROM api_policies;
+INSERT INTO decoderbufs_apply.conflict_log (id, sub_name, schema_name, table_name,
+    conflict_type, resolution, decision)
+VALUES (2001, 'api_sub', 'public', 't', 'delete_missing', 'ignore', 'skipped'),
+       (2002, 'by_admin', 'public', 't', 'delete_missing', 'ignore', 'skipped');
 SET ROLE regress_apply_admin;
+-- an admin resolves the conflicts of its own subscriptions only
+SELECT decoderbufs_apply.resolve_conflict(2001, 'discard');
+SELECT decoderbufs_apply.resolve_conflict(2002, 'discard');
+SELECT id, resolved_action, resolved_by FROM decoderbufs_apply.conflict_log WHERE id > 2000 ORDER BY id;
+DELETE FROM decoderbufs_apply.conflict_log WHERE id > 2000;
 -- the argument checks apply to it as to a superuser
 SELECT decoderbufs_apply.create_subscription('by_admin', 'dbname=app password=x', create_slot => false, enabled => false);
 SELECT decoderbufs_apply.create_subscription('Bad', 'dbname=app', create_slot => false, enabled => false);

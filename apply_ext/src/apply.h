@@ -25,7 +25,9 @@
  *	decode.c		RowMessage values to Datums
  *	relmap.c		remote relations to local ones, column mapping
  *	apply_exec.c	executor-level insert, update, delete, truncate
- *	conflict.c		conflict detection, policies, the conflict log
+ *	conflict.c		conflict detection, policies, last_update_wins' order,
+ *					the conflict log, resolve_conflict()
+ *	tombstone.c		what last_update_wins remembers of deleted rows
  *	sqlapi.c		C parts of the SQL API (slots, wakeups, status)
  *
  * Copyright (c) 2026, decoderbufs authors
@@ -79,15 +81,22 @@ extern int	apply_naptime;
 extern int	apply_copy_parallelism;
 extern int	apply_sequence_sync_interval;
 extern int	apply_heartbeat_interval;
+extern int	apply_tombstone_retention;
 
 /* ---- conflicts ---- */
 
+/*
+ * Conflict types, PostgreSQL 18's names.  The order is that of the status
+ * view's counters; the origin conflicts came later, hence last.
+ */
 typedef enum ApplyConflictType
 {
 	APPLY_CONFLICT_INSERT_EXISTS,
 	APPLY_CONFLICT_UPDATE_MISSING,
 	APPLY_CONFLICT_UPDATE_EXISTS,
 	APPLY_CONFLICT_DELETE_MISSING,
+	APPLY_CONFLICT_UPDATE_ORIGIN_DIFFERS,
+	APPLY_CONFLICT_DELETE_ORIGIN_DIFFERS,
 	APPLY_NUM_CONFLICT_TYPES
 } ApplyConflictType;
 
@@ -95,8 +104,17 @@ typedef enum ApplyPolicy
 {
 	APPLY_POLICY_FAIL,
 	APPLY_POLICY_IGNORE,
-	APPLY_POLICY_OVERWRITE
+	APPLY_POLICY_OVERWRITE,
+	APPLY_POLICY_LAST_UPDATE_WINS
 } ApplyPolicy;
+
+/* What a policy did with a conflict (conflict_log.decision). */
+typedef enum ApplyDecision
+{
+	APPLY_DECISION_APPLIED,		/* the remote change took effect */
+	APPLY_DECISION_SKIPPED,		/* the local state stays */
+	APPLY_DECISION_ERROR		/* the transaction stops */
+} ApplyDecision;
 
 extern const char *const apply_conflict_names[APPLY_NUM_CONFLICT_TYPES];
 extern const char *apply_policy_name(ApplyPolicy policy);
@@ -494,22 +512,63 @@ extern void apply_exec_end(ApplyContext *actx);
 
 /* ---- conflicts (conflict.c) ---- */
 
+/*
+ * Who last wrote a local row, or deleted a key (a tombstone), and when:
+ * the commit timestamp and replication origin of the writing transaction
+ * (track_commit_timestamp), and the node that origin stands for.
+ */
+typedef struct ApplyRowVersion
+{
+	bool		known;			/* commit timestamp data is available */
+	bool		ours;			/* written by this subscription's source */
+	bool		tombstone;		/* a deletion, not a row */
+	TimestampTz commit_time;
+	RepOriginId origin;			/* InvalidRepOriginId: made on this server */
+	uint64		node;			/* system identifier; 0 if not known */
+} ApplyRowVersion;
+
 typedef struct ApplyConflict
 {
 	ApplyConflictType type;
 	ApplyPolicy policy;
+	ApplyDecision decision;
 	Relation	rel;
 	TupleTableSlot *remote;		/* may be NULL */
 	TupleTableSlot *local;		/* may be NULL */
 	TupleTableSlot *key;		/* the key searched for, may be NULL */
+	ApplyRowVersion *local_version; /* of the local row or tombstone, or NULL */
+	const char *error_detail;	/* an ERROR decision under another policy */
+	const char *error_hint;
 } ApplyConflict;
 
+extern void apply_row_version(ApplyContext *actx, TupleTableSlot *slot,
+							  ApplyRowVersion *v);
+extern void apply_xmin_version(ApplyContext *actx, TransactionId xmin,
+							   ApplyRowVersion *v);
+extern bool apply_lww_remote_wins(ApplyContext *actx, ApplyRowVersion *local,
+								  TupleTableSlot *remote_row,
+								  TupleTableSlot *local_row);
+extern uint64 apply_local_node(void);
+extern uint64 apply_remote_node(ApplyContext *actx);
+extern char *apply_node_text(uint64 node);
+extern void apply_conflict_note_source(ApplyContext *actx);
 extern void apply_conflict_report(ApplyContext *actx, ApplyConflict *c);
 extern void apply_conflict_insert_failed(ApplyContext *actx, Relation rel,
 										 ApplyRelation *arel,
 										 TupleTableSlot **slots, int nslots,
 										 ErrorData *edata);
 extern void apply_conflict_log_pending_failure(ApplyWorkerSlot *slot);
+
+/* ---- tombstones (tombstone.c) ---- */
+
+extern void apply_append_datum_image(StringInfo buf, Datum value,
+									 Form_pg_attribute att);
+extern bool apply_tombstone_find(ApplyContext *actx, Relation rel,
+								 ApplyRelation *arel, TupleTableSlot *keyslot,
+								 ApplyRowVersion *v);
+extern void apply_tombstone_write(ApplyContext *actx, Relation rel,
+								  ApplyRelation *arel, TupleTableSlot *keyslot);
+extern void apply_tombstone_end_of_xact(ApplyContext *actx, List *lww_relids);
 
 /* ---- the worker (worker.c) ---- */
 

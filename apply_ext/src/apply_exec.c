@@ -25,6 +25,16 @@
  * unique index raises the violation, which becomes the insert_exists
  * conflict error (conflict.c logs it, with the local row, after the abort).
  *
+ * With track_commit_timestamp, an UPDATE or DELETE whose row was last
+ * written by another origin than this subscription's (a local change, or
+ * another subscription's) is an update_origin_differs or
+ * delete_origin_differs conflict.  Under fail it is logged and applied, as
+ * PostgreSQL 18 does: stopping would leave no way on but skipping, since
+ * any fix on the target is itself a local change.  ignore keeps the local
+ * row, overwrite applies, last_update_wins compares the versions
+ * (conflict.c).  Under last_update_wins a change that finds no row compares
+ * itself with the key's tombstone, and deletes leave one (tombstone.c).
+ *
  * An UPDATE changes the row in place, starting from the local row: columns
  * the source marks as unchanged TOAST keep their local value, also when the
  * same UPDATE changes the key.
@@ -33,6 +43,7 @@
  */
 #include "apply.h"
 
+#include "access/commit_ts.h"
 #include "access/genam.h"
 #include "access/nbtree.h"
 #include "access/table.h"
@@ -346,6 +357,14 @@ exec_get(ApplyRelation *arel, AclMode mode)
 	}
 	er->arel = arel;
 	check_privileges(arel, er->rel, mode);
+	if (arel->policy == APPLY_POLICY_LAST_UPDATE_WINS && !track_commit_timestamp)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("conflict policy last_update_wins of table \"%s.%s\" needs track_commit_timestamp",
+						arel->schema_name, arel->table_name),
+				 errdetail("Without commit timestamps the target cannot tell when its rows were written."),
+				 errhint("Set track_commit_timestamp = on on the target and restart it, or give the table another policy with decoderbufs_apply.set_table_policy() or alter_subscription(); the worker retries.")));
+	apply_conflict_note_source(MyApplyContext);
 	er->estate->es_output_cid = GetCurrentCommandId(true);
 	return er;
 }
@@ -517,19 +536,71 @@ decode_old(ApplyRelation *arel, ExecRel *er, Decoderbufs__RowMessage *msg,
 	return true;
 }
 
+/*
+ * Report a conflict: the remote and local rows (either may be NULL), the
+ * values searched for, the local row's (or tombstone's) version, and the
+ * decision taken.
+ */
 static void
 conflict(ApplyContext *actx, ApplyConflictType type, ExecRel *er,
-		 TupleTableSlot *remote, TupleTableSlot *local, TupleTableSlot *key)
+		 TupleTableSlot *remote, TupleTableSlot *local, TupleTableSlot *key,
+		 ApplyRowVersion *version, ApplyDecision decision)
 {
 	ApplyConflict c;
 
+	memset(&c, 0, sizeof(c));
 	c.type = type;
 	c.policy = er->arel->policy;
+	c.decision = decision;
 	c.rel = er->rel;
 	c.remote = remote;
 	c.local = local;
 	c.key = key;
+	c.local_version = version;
 	apply_conflict_report(actx, &c);
+}
+
+/*
+ * What er's policy decides for a conflict of this type: whether the remote
+ * change wins.  v is the version of the local row or tombstone (NULL if
+ * there is none), remote the remote row (NULL for a DELETE), local the
+ * local row (NULL if none).
+ */
+static ApplyDecision
+decide(ApplyContext *actx, ExecRel *er, ApplyConflictType type,
+	   ApplyRowVersion *v, TupleTableSlot *remote, TupleTableSlot *local)
+{
+	switch (er->arel->policy)
+	{
+		case APPLY_POLICY_FAIL:
+			/* an origin difference does not keep a change from applying */
+			if (type == APPLY_CONFLICT_UPDATE_ORIGIN_DIFFERS ||
+				type == APPLY_CONFLICT_DELETE_ORIGIN_DIFFERS)
+				return APPLY_DECISION_APPLIED;
+			return APPLY_DECISION_ERROR;
+		case APPLY_POLICY_IGNORE:
+			return APPLY_DECISION_SKIPPED;
+		case APPLY_POLICY_OVERWRITE:
+			/* a DELETE of a missing row has nothing to overwrite */
+			return type == APPLY_CONFLICT_DELETE_MISSING ?
+				APPLY_DECISION_SKIPPED : APPLY_DECISION_APPLIED;
+		case APPLY_POLICY_LAST_UPDATE_WINS:
+			return apply_lww_remote_wins(actx, v, remote, local) ?
+				APPLY_DECISION_APPLIED : APPLY_DECISION_SKIPPED;
+	}
+	return APPLY_DECISION_ERROR;	/* keep compiler quiet */
+}
+
+/*
+ * The version of the local row in slot, and whether it is an origin
+ * conflict: known (track_commit_timestamp) and written by another origin
+ * than this subscription's.
+ */
+static bool
+origin_differs(ApplyContext *actx, TupleTableSlot *slot, ApplyRowVersion *v)
+{
+	apply_row_version(actx, slot, v);
+	return v->known && !v->ours;
 }
 
 /* ---- inserts ---- */
@@ -692,19 +763,36 @@ apply_exec_insert(ApplyContext *actx, ApplyRelation *arel,
 
 	if (arel->policy != APPLY_POLICY_FAIL && OidIsValid(arel->lookup_index))
 	{
+		ApplyRowVersion v;
+		ApplyDecision d;
+
 		/* the policy acts on an existing row: look for it first */
 		apply_exec_flush(actx);
 		if (lookup_row(er, er->remoteslot, er->localslot))
 		{
+			apply_row_version(actx, er->localslot, &v);
+			d = decide(actx, er, APPLY_CONFLICT_INSERT_EXISTS, &v,
+					   er->remoteslot, er->localslot);
 			conflict(actx, APPLY_CONFLICT_INSERT_EXISTS, er, er->remoteslot,
-					 er->localslot, NULL);
-			if (arel->policy == APPLY_POLICY_OVERWRITE)
+					 er->localslot, NULL, &v, d);
+			if (d == APPLY_DECISION_APPLIED)
 			{
 				check_privileges(arel, er->rel, ACL_UPDATE);
 				ExecSimpleRelationUpdate(er->rri, er->estate, &er->epq,
 										 er->localslot, er->remoteslot);
 				actx->n_updated++;
 			}
+			exec_row_done(er);
+			return;
+		}
+
+		/* a newer delete of the key wins over the insert */
+		if (arel->policy == APPLY_POLICY_LAST_UPDATE_WINS &&
+			apply_tombstone_find(actx, er->rel, arel, er->remoteslot, &v) &&
+			!apply_lww_remote_wins(actx, &v, er->remoteslot, NULL))
+		{
+			conflict(actx, APPLY_CONFLICT_INSERT_EXISTS, er, er->remoteslot,
+					 NULL, NULL, &v, APPLY_DECISION_SKIPPED);
 			exec_row_done(er);
 			return;
 		}
@@ -725,22 +813,41 @@ apply_exec_insert(ApplyContext *actx, ApplyRelation *arel,
 /*
  * The new key of an UPDATE may belong to another local row (update_exists).
  * Returns false when the update is to be skipped.
+ *
+ * Under last_update_wins a change of key is a delete of the old key and a
+ * write of the new one: when the row holding the new key wins, the row of
+ * the old key is still deleted (its version lost to this change already),
+ * which is what a node that got the two in the other order ends with.
  */
 static bool
 check_new_key(ApplyContext *actx, ExecRel *er)
 {
 	ApplyRelation *arel = er->arel;
+	ApplyRowVersion v;
+	ApplyDecision d;
 
 	if (!OidIsValid(arel->lookup_index) ||
 		same_key(arel, er->localslot, er->remoteslot))
 		return true;
 	if (!lookup_row(er, er->remoteslot, er->otherslot))
 		return true;
+	apply_row_version(actx, er->otherslot, &v);
+	d = decide(actx, er, APPLY_CONFLICT_UPDATE_EXISTS, &v, er->remoteslot,
+			   er->otherslot);
 	conflict(actx, APPLY_CONFLICT_UPDATE_EXISTS, er, er->remoteslot,
-			 er->otherslot, er->localslot);
-	if (arel->policy == APPLY_POLICY_IGNORE)
+			 er->otherslot, er->localslot, &v, d);
+	if (d != APPLY_DECISION_APPLIED)
+	{
+		if (arel->policy == APPLY_POLICY_LAST_UPDATE_WINS)
+		{
+			check_privileges(arel, er->rel, ACL_DELETE);
+			ExecSimpleRelationDelete(er->rri, er->estate, &er->epq, er->localslot);
+			actx->n_deleted++;
+			apply_tombstone_write(actx, er->rel, arel, er->localslot);
+		}
 		return false;
-	/* overwrite: the row holding the new key makes way */
+	}
+	/* the row holding the new key makes way */
 	check_privileges(arel, er->rel, ACL_DELETE);
 	ExecSimpleRelationDelete(er->rri, er->estate, &er->epq, er->otherslot);
 	actx->n_deleted++;
@@ -755,6 +862,8 @@ apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 	ApplyTupleData newtd;
 	ApplyTupleData oldtd;
 	bool		have_old;
+	ApplyRowVersion v;
+	ApplyDecision d;
 
 	apply_exec_flush(actx);
 	er = exec_get(arel, ACL_UPDATE);
@@ -779,17 +888,60 @@ apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 	if (!find_local_row(er, arel, have_old ? &oldtd : &newtd, er->otherslot,
 						er->localslot))
 	{
+		ApplyRowVersion tv;
+		bool		have_tombstone;
+		ApplyConflict c;
+
 		store_remote(er->remoteslot, &newtd);
-		conflict(actx, APPLY_CONFLICT_UPDATE_MISSING, er, er->remoteslot, NULL,
-				 er->otherslot);
-		if (arel->policy == APPLY_POLICY_OVERWRITE)
+		/* under last_update_wins: deleted after this update? */
+		have_tombstone = arel->policy == APPLY_POLICY_LAST_UPDATE_WINS &&
+			apply_tombstone_find(actx, er->rel, arel, er->otherslot, &tv);
+		d = decide(actx, er, APPLY_CONFLICT_UPDATE_MISSING,
+				   have_tombstone ? &tv : NULL, er->remoteslot, NULL);
+
+		/*
+		 * A key change whose old row is gone: another row may hold the new
+		 * key, which makes the change an update of that row (update_exists).
+		 */
+		if (d == APPLY_DECISION_APPLIED && OidIsValid(arel->lookup_index) &&
+			lookup_row(er, er->remoteslot, er->localslot))
 		{
-			if (has_unchanged(&newtd))
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot insert the missing row of an UPDATE on \"%s.%s\": the source did not send its unchanged TOAST values",
-								arel->schema_name, arel->table_name),
-						 errhint("Restore the row on the target, or step over this transaction with decoderbufs_apply.skip_transaction().")));
+			conflict(actx, APPLY_CONFLICT_UPDATE_MISSING, er, er->remoteslot,
+					 NULL, er->otherslot, have_tombstone ? &tv : NULL, d);
+			apply_row_version(actx, er->localslot, &v);
+			store_updated(er->remoteslot, er->localslot, &newtd);
+			d = decide(actx, er, APPLY_CONFLICT_UPDATE_EXISTS, &v,
+					   er->remoteslot, er->localslot);
+			conflict(actx, APPLY_CONFLICT_UPDATE_EXISTS, er, er->remoteslot,
+					 er->localslot, er->otherslot, &v, d);
+			if (d == APPLY_DECISION_APPLIED)
+			{
+				ExecSimpleRelationUpdate(er->rri, er->estate, &er->epq,
+										 er->localslot, er->remoteslot);
+				actx->n_updated++;
+			}
+			exec_row_done(er);
+			return;
+		}
+		if (d == APPLY_DECISION_APPLIED && has_unchanged(&newtd))
+		{
+			memset(&c, 0, sizeof(c));
+			c.type = APPLY_CONFLICT_UPDATE_MISSING;
+			c.policy = arel->policy;
+			c.decision = APPLY_DECISION_ERROR;
+			c.rel = er->rel;
+			c.remote = er->remoteslot;
+			c.key = er->otherslot;
+			c.local_version = have_tombstone ? &tv : NULL;
+			c.error_detail = psprintf("The policy \"%s\" inserts the missing row of the UPDATE, but the source did not send the values of its unchanged TOAST columns.",
+									  apply_policy_name(arel->policy));
+			c.error_hint = "Restore the row on the target, or step over this transaction with decoderbufs_apply.skip_transaction().";
+			apply_conflict_report(actx, &c);
+		}
+		conflict(actx, APPLY_CONFLICT_UPDATE_MISSING, er, er->remoteslot, NULL,
+				 er->otherslot, have_tombstone ? &tv : NULL, d);
+		if (d == APPLY_DECISION_APPLIED)
+		{
 			check_privileges(arel, er->rel, ACL_INSERT);
 			fill_defaults(er, arel, er->remoteslot);
 			ExecSimpleRelationInsert(er->rri, er->estate, er->remoteslot);
@@ -800,8 +952,25 @@ apply_exec_update(ApplyContext *actx, ApplyRelation *arel,
 	}
 
 	store_updated(er->remoteslot, er->localslot, &newtd);
+	if (origin_differs(actx, er->localslot, &v))
+	{
+		d = decide(actx, er, APPLY_CONFLICT_UPDATE_ORIGIN_DIFFERS, &v,
+				   er->remoteslot, er->localslot);
+		conflict(actx, APPLY_CONFLICT_UPDATE_ORIGIN_DIFFERS, er, er->remoteslot,
+				 er->localslot, er->otherslot, &v, d);
+		if (d != APPLY_DECISION_APPLIED)
+		{
+			exec_row_done(er);
+			return;
+		}
+	}
 	if (check_new_key(actx, er))
 	{
+		/* under last_update_wins, the old key of a key change is deleted */
+		if (arel->policy == APPLY_POLICY_LAST_UPDATE_WINS &&
+			OidIsValid(arel->lookup_index) &&
+			!same_key(arel, er->localslot, er->remoteslot))
+			apply_tombstone_write(actx, er->rel, arel, er->localslot);
 		ExecSimpleRelationUpdate(er->rri, er->estate, &er->epq, er->localslot,
 								 er->remoteslot);
 		actx->n_updated++;
@@ -815,6 +984,9 @@ apply_exec_delete(ApplyContext *actx, ApplyRelation *arel,
 {
 	ExecRel    *er;
 	ApplyTupleData oldtd;
+	ApplyRowVersion v;
+	ApplyDecision d;
+	bool		lww = arel->policy == APPLY_POLICY_LAST_UPDATE_WINS;
 
 	apply_exec_flush(actx);
 	er = exec_get(arel, ACL_DELETE);
@@ -829,12 +1001,39 @@ apply_exec_delete(ApplyContext *actx, ApplyRelation *arel,
 	store_remote(er->otherslot, &oldtd);
 	if (find_local_row(er, arel, &oldtd, er->otherslot, er->localslot))
 	{
+		if (origin_differs(actx, er->localslot, &v))
+		{
+			d = decide(actx, er, APPLY_CONFLICT_DELETE_ORIGIN_DIFFERS, &v,
+					   NULL, er->localslot);
+			conflict(actx, APPLY_CONFLICT_DELETE_ORIGIN_DIFFERS, er, NULL,
+					 er->localslot, er->otherslot, &v, d);
+			if (d != APPLY_DECISION_APPLIED)
+			{
+				exec_row_done(er);
+				return;
+			}
+		}
 		ExecSimpleRelationDelete(er->rri, er->estate, &er->epq, er->localslot);
 		actx->n_deleted++;
+		if (lww)
+			apply_tombstone_write(actx, er->rel, arel, er->otherslot);
 	}
 	else
+	{
+		/* under last_update_wins the delete is remembered, unless older */
+		bool		have_tombstone = lww &&
+			apply_tombstone_find(actx, er->rel, arel, er->otherslot, &v);
+
+		if (lww)
+			d = decide(actx, er, APPLY_CONFLICT_DELETE_MISSING,
+					   have_tombstone ? &v : NULL, NULL, NULL);
+		else
+			d = decide(actx, er, APPLY_CONFLICT_DELETE_MISSING, NULL, NULL, NULL);
 		conflict(actx, APPLY_CONFLICT_DELETE_MISSING, er, NULL, NULL,
-				 er->otherslot);
+				 er->otherslot, have_tombstone ? &v : NULL, d);
+		if (lww && d == APPLY_DECISION_APPLIED)
+			apply_tombstone_write(actx, er->rel, arel, er->otherslot);
+	}
 	exec_row_done(er);
 }
 
@@ -848,15 +1047,24 @@ apply_exec_end(ApplyContext *actx)
 {
 	HASH_SEQ_STATUS status;
 	ExecRel    *er;
+	List	   *lww_relids = NIL;
 
 	apply_exec_flush(actx);
-	if (exec_rels == NULL)
-		return;
-	hash_seq_init(&status, exec_rels);
-	while ((er = hash_seq_search(&status)) != NULL)
-		exec_close(er);
-	hash_destroy(exec_rels);
-	exec_rels = NULL;
+	if (exec_rels != NULL)
+	{
+		hash_seq_init(&status, exec_rels);
+		while ((er = hash_seq_search(&status)) != NULL)
+		{
+			if (er->arel->policy == APPLY_POLICY_LAST_UPDATE_WINS &&
+				OidIsValid(er->arel->lookup_index))
+				lww_relids = lappend_oid(lww_relids, er->relid);
+			exec_close(er);
+		}
+		hash_destroy(exec_rels);
+		exec_rels = NULL;
+	}
+	/* with every relation closed: DDL on them is possible */
+	apply_tombstone_end_of_xact(actx, lww_relids);
 }
 
 /*

@@ -30,6 +30,7 @@ int			apply_naptime = 10000;
 int			apply_copy_parallelism = 2;
 int			apply_sequence_sync_interval = 60000;
 int			apply_heartbeat_interval = 10000;
+int			apply_tombstone_retention = 86400;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -113,6 +114,12 @@ define_settings(void)
 							&apply_heartbeat_interval,
 							10000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("decoderbufs_apply.tombstone_retention",
+							"How long last_update_wins remembers a deleted row.",
+							"A change older than a delete that arrives after its tombstone is purged brings the row back: keep it longer than any node may lag or stay disconnected.",
+							&apply_tombstone_retention,
+							86400, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("decoderbufs_apply");
 }
 

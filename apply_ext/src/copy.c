@@ -839,9 +839,10 @@ log_keep_clashes(ApplySubscription *sub, Relation rel, const char *target,
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO decoderbufs_apply.conflict_log "
 					 "(sub_name, schema_name, table_name, conflict_type, resolution, "
-					 "remote_tuple, local_tuple, key_tuple) "
+					 "remote_tuple, local_tuple, key_tuple, decision) "
 					 "SELECT $1, $2, $3, 'insert_exists', $4, to_jsonb(r), to_jsonb(l), "
-					 "jsonb_build_object(%s) "
+					 "jsonb_build_object(%s), "
+					 "CASE $4 WHEN 'overwrite' THEN 'applied' WHEN 'fail' THEN 'error' ELSE 'skipped' END "
 					 "FROM pg_temp.decoderbufs_apply_copy_keep r JOIN %s l ON %s",
 					 keyjson.data, target, on.data);
 	args[0] = CStringGetTextDatum(sub->name);
@@ -938,7 +939,11 @@ copy_keep_existing(ApplySubscription *sub, CopyPlan *plan, Relation rel,
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s (%s) SELECT %s FROM pg_temp.decoderbufs_apply_copy_keep ",
 					 target, cols.data, cols.data);
-	if (policy == APPLY_POLICY_IGNORE)
+	/*
+	 * The copy does not know when the source's rows were written:
+	 * last_update_wins keeps the local rows, as ignore does.
+	 */
+	if (policy == APPLY_POLICY_IGNORE || policy == APPLY_POLICY_LAST_UPDATE_WINS)
 		appendStringInfoString(&sql, "ON CONFLICT DO NOTHING");
 	else if (policy == APPLY_POLICY_OVERWRITE)
 	{

@@ -40,6 +40,7 @@
  */
 #include "apply.h"
 
+#include "access/commit_ts.h"
 #include "access/genam.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -1413,6 +1414,37 @@ check_worker_processes(Precheck *pc)
 			   NULL);
 }
 
+/*
+ * Commit timestamps on the target: without them, rows last written by
+ * another origin are not detected (update_origin_differs,
+ * delete_origin_differs), and last_update_wins cannot work.
+ */
+static void
+check_commit_timestamp(Precheck *pc)
+{
+	bool		lww = false;
+	ListCell   *lc;
+
+	if (pc->sub_exists)
+	{
+		lww = pc->sub->policy == APPLY_POLICY_LAST_UPDATE_WINS;
+		foreach(lc, pc->sub->table_policies)
+			lww |= ((ApplyTablePolicy *) lfirst(lc))->policy == APPLY_POLICY_LAST_UPDATE_WINS;
+	}
+	if (track_commit_timestamp)
+		report(pc, "track_commit_timestamp", PRECHECK_OK, NULL,
+			   "track_commit_timestamp is on on the target: rows last written by another origin are detected (update_origin_differs, delete_origin_differs)",
+			   NULL);
+	else if (lww)
+		report(pc, "track_commit_timestamp", PRECHECK_ERROR, NULL,
+			   "track_commit_timestamp is off on the target, and the conflict policy last_update_wins needs it",
+			   "Set track_commit_timestamp = on in the target's postgresql.conf and restart it, or choose another conflict policy.");
+	else
+		report(pc, "track_commit_timestamp", PRECHECK_WARNING, NULL,
+			   "track_commit_timestamp is off on the target: rows last written by another origin are not detected (update_origin_differs, delete_origin_differs), and the conflict policy last_update_wins cannot be used",
+			   "Set track_commit_timestamp = on in the target's postgresql.conf and restart it.");
+}
+
 /* ---- the SQL function ---- */
 
 /* The caller may manage subscriptions (as sqlapi.c requires). */
@@ -1528,5 +1560,6 @@ apply_sql_precheck(PG_FUNCTION_ARGS)
 	check_source(&pc);
 	check_preload(&pc);
 	check_worker_processes(&pc);
+	check_commit_timestamp(&pc);
 	return (Datum) 0;
 }

@@ -391,7 +391,7 @@ state_name(ApplyWorkerState state)
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 33
+#define STATUS_COLUMNS 35
 
 /*
  * The copy progress columns: rows and bytes of the tables being copied

@@ -122,7 +122,7 @@ is(scalar(statuses(\@rows, 'warning')) + scalar(statuses(\@rows, 'error')), 0,
 is(join(',', map { $_->{check_name} } @rows),
 	'connection,wal_level,replication_slots,wal_senders,wal_sender_timeout,replication_privilege,plugin,'
 	  . 'no_tables,source_table_key,target_table,target_key,target_columns,column_types,target_not_null,'
-	  . 'target_empty,shared_preload_libraries,max_worker_processes',
+	  . 'target_empty,shared_preload_libraries,max_worker_processes,track_commit_timestamp',
 	'every check gives one ok row, in order');
 check_row(\@rows, 'no_tables', undef, 'ok', qr/^the subscription selects 1 table on the source$/, undef, 'good');
 check_row(\@rows, 'target_empty', undef, 'ok', qr/initial copy fills is empty/, undef,
@@ -138,7 +138,7 @@ check_row(\@rows, 'connection', undef, 'error',
 	qr/^could not connect to the source: .*Connection refused.*; the checks of the source were skipped$/s,
 	qr/^Check that the source server runs and that host and port in the connection string are right\.$/,
 	'refused');
-is(join(',', map { $_->{check_name} } @rows), 'connection,shared_preload_libraries,max_worker_processes',
+is(join(',', map { $_->{check_name} } @rows), 'connection,shared_preload_libraries,max_worker_processes,track_commit_timestamp',
 	'refused: the source\'s checks are skipped, the target\'s are made');
 
 ############################################################################
