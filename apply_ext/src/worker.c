@@ -200,11 +200,24 @@ send_feedback(PGconn *conn, bool force, bool request_reply)
 	last_sent_flush = flush;
 }
 
-/* Feedback while verify() holds the worker (verify.c). */
+/* Feedback while verify() holds the idle worker (verify.c). */
 static void
 verify_feedback(PGconn *conn, bool request_reply)
 {
 	send_feedback(conn, true, request_reply);
+}
+
+/*
+ * The same while it holds the worker before a transaction whose batch has
+ * arrived: what was received is not all applied, so report as during a
+ * transaction, never past what is applied.
+ */
+static void
+verify_feedback_before_txn(PGconn *conn, bool request_reply)
+{
+	in_remote_txn = true;
+	send_feedback(conn, true, request_reply);
+	in_remote_txn = false;
 }
 
 /* ---- transactions ---- */
@@ -432,7 +445,8 @@ handle_copy_data(ApplyContext *actx, PGconn *conn, const char *buf, int len)
 			/* a verify() may hold us before this transaction */
 			if (batch->rows[i]->op == DECODERBUFS__OP__BEGIN)
 				(void) apply_verify_barrier(actx, conn, batch->rows[i]->commit_lsn,
-											InvalidXLogRecPtr, verify_feedback);
+											InvalidXLogRecPtr,
+											verify_feedback_before_txn);
 			handle_row(actx, batch->rows[i]);
 		}
 	}
