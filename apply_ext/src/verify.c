@@ -351,14 +351,23 @@ barrier_raise(ApplySubscription *sub, XLogRecPtr lsn)
 
 /*
  * Wait until the worker is held at lsn, then take the target's snapshot
- * (registered; the caller unregisters it) and lift the barrier.  A worker
- * that does not run (disabled subscription, or one that did not come back
- * within VERIFY_NOT_RUNNING_MS) is not waited for: the snapshot is taken
- * as things are, and *consistent says so.
+ * (registered; the caller unregisters it), lock the target tables (relids)
+ * and lift the barrier.  A worker that does not run (disabled
+ * subscription, or one that did not come back within
+ * VERIFY_NOT_RUNNING_MS) is not waited for: the snapshot is taken as
+ * things are, and *consistent says so.
+ *
+ * The tables are locked only now: a lock taken while the worker catches
+ * up could keep it from applying a TRUNCATE, and so from ever reaching
+ * lsn.  Taken before the worker goes on, it keeps the worker's TRUNCATEs,
+ * which our snapshot would not survive, away until we are done.
  */
 static Snapshot
-barrier_snapshot(ApplySubscription *sub, XLogRecPtr lsn, bool *consistent)
+barrier_snapshot(ApplySubscription *sub, XLogRecPtr lsn, List *relids,
+				 bool *consistent)
 {
+	ListCell   *lc;
+
 	TimestampTz not_running_since = 0;
 	TimestampTz waiting_since = GetCurrentTimestamp();
 	bool		told = false;
@@ -445,6 +454,8 @@ barrier_snapshot(ApplySubscription *sub, XLogRecPtr lsn, bool *consistent)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	foreach(lc, relids)
+		LockRelationOid(lfirst_oid(lc), AccessShareLock);
 	barrier_release();
 	return snapshot;
 }
@@ -638,6 +649,7 @@ typedef struct VerifyTable
 	char	  **col_names;		/* target names of the compared columns */
 	int			nkeys;			/* 0: compared as a whole */
 	char	  **key_names;		/* target names of the key columns */
+	Oid			target_relid;
 	VerifyRel	rel[2];			/* [0] source, [1] target */
 } VerifyTable;
 
@@ -772,8 +784,7 @@ plan_table(ApplySubscription *sub, PGconn *source, ApplySourceTable *st,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("target relation \"%s.%s\" is not a table", tschema, ttable),
 				 errdetail("Rows are applied to plain tables only.")));
-	/* it must not go away while we compare */
-	LockRelationOid(relid, AccessShareLock);
+	t->target_relid = relid;
 
 	if (tc != NULL && tc->operations != NIL && list_length(tc->operations) < 4)
 		ereport(NOTICE,
@@ -1638,6 +1649,28 @@ tables_to_compare(VerifyState *st, PGconn *source, List *wanted)
 	return result;
 }
 
+/*
+ * Lock the source tables in the snapshot's transaction: a TRUNCATE, which
+ * an older snapshot would see as an empty table, then waits for us.  (One
+ * committed between the snapshot and the lock is not seen; a TRUNCATE on
+ * the source while verify() starts gives a false difference.)
+ */
+static void
+lock_source_tables(PGconn *source, List *tables)
+{
+	ListCell   *lc;
+
+	foreach(lc, tables)
+	{
+		ApplySourceTable *t = lfirst(lc);
+		char	   *sql = psprintf("LOCK TABLE ONLY %s IN ACCESS SHARE MODE",
+								   quote_qualified_identifier(t->schema_name, t->table_name));
+
+		source_command(source, sql, "lock a table to compare");
+		pfree(sql);
+	}
+}
+
 typedef struct VerifyErrorContext
 {
 	ApplySubscription *sub;
@@ -1683,6 +1716,7 @@ verify_run(VerifyState *st, List *wanted)
 		char	   *snapshot;
 		List	   *tables;
 		List	   *plans = NIL;
+		List	   *relids = NIL;
 		bool		md5;
 		MemoryContext table_cxt;
 		MemoryContext old;
@@ -1710,13 +1744,20 @@ verify_run(VerifyState *st, List *wanted)
 		st->side[1].is_source = false;
 		SPI_connect();
 		tables = tables_to_compare(st, source, wanted);
+		lock_source_tables(source, tables);
 		st->side[1].snapshot = GetActiveSnapshot();
 		md5 = hashes_differ(st->side);
 		foreach(lc, tables)
-			plans = lappend(plans, plan_table(sub, source, lfirst(lc), md5));
+		{
+			VerifyTable *t = plan_table(sub, source, lfirst(lc), md5);
+
+			plans = lappend(plans, t);
+			relids = lappend_oid(relids, t->target_relid);
+		}
 
 		/* the target's snapshot, with the worker held at the same point */
-		st->side[1].snapshot = barrier_snapshot(sub, st->lsn, &st->consistent);
+		st->side[1].snapshot = barrier_snapshot(sub, st->lsn, relids,
+												&st->consistent);
 
 		table_cxt = AllocSetContextCreate(CurrentMemoryContext, "decoderbufs_apply verify table",
 										  ALLOCSET_DEFAULT_SIZES);
