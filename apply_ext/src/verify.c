@@ -690,7 +690,10 @@ source_key_columns(PGconn *conn, Oid relid)
 	return result;
 }
 
-/* Which source column types are collatable, by column name. */
+/*
+ * The source table's columns that hold data (apply_source_columns), each
+ * with whether its type is collatable.
+ */
 static List *
 source_columns(PGconn *conn, Oid relid)
 {
@@ -1610,7 +1613,13 @@ tables_to_compare(VerifyState *st, PGconn *source, List *wanted)
 	ListCell   *lc;
 
 	if (wanted == NIL)
+	{
 		result = selected;
+		if (selected == NIL)
+			ereport(NOTICE,
+					(errmsg("decoderbufs_apply subscription \"%s\" takes no table of the source",
+							st->sub->name)));
+	}
 	foreach(lc, wanted)
 	{
 		char	  **name = lfirst(lc);
