@@ -1638,7 +1638,8 @@ tables_to_compare(VerifyState *st, PGconn *source, List *wanted)
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("source table \"%s.%s\" does not exist", name[0], name[1]),
 					 errdetail("decoderbufs_apply subscription \"%s\" selects it, but the source has no such plain table.",
-							   st->sub->name)));
+							   st->sub->name),
+					 errhint("A partitioned table is verified partition by partition, as its rows are replicated.")));
 		result = lappend(result, found);
 	}
 
@@ -1677,6 +1678,50 @@ lock_source_tables(PGconn *source, List *tables)
 
 		source_command(source, sql, "lock a table to compare");
 		pfree(sql);
+	}
+}
+
+/*
+ * With copy_data, every compared table must be copied in the target's
+ * snapshot, from a source snapshot older than ours: a table copied again
+ * (resync_table) while we waited holds rows of a later point.
+ */
+static void
+check_copy_states(VerifyState *st, List *plans)
+{
+	VerifyParams p;
+	VerifyRows *rows;
+	char		subid[16];
+	char		lsn[32];
+	ListCell   *lc;
+
+	if (!st->sub->copy_data)
+		return;
+	snprintf(subid, sizeof(subid), "%d", st->sub->id);
+	snprintf(lsn, sizeof(lsn), "%X/%X", LSN_FORMAT_ARGS(st->lsn));
+	params_init(&p);
+	param(&p, subid);
+	param(&p, lsn);
+	rows = target_query(&st->side[1],
+						"SELECT schema_name, table_name, "
+						"  state = 'ready' AND (sync_lsn IS NULL OR sync_lsn <= $2::pg_catalog.pg_lsn) "
+						"FROM decoderbufs_apply.table_sync WHERE sub_id = $1::pg_catalog.int4",
+						&p);
+	foreach(lc, plans)
+	{
+		VerifyTable *t = lfirst(lc);
+		bool		ok = false;
+
+		for (int i = 0; i < rows->nrows; i++)
+			if (strcmp(VALUE(rows, i, 0), t->schema) == 0 &&
+				strcmp(VALUE(rows, i, 1), t->table) == 0)
+				ok = VALUE(rows, i, 2)[0] == 't';
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table \"%s.%s\" of decoderbufs_apply subscription \"%s\" was being copied while verify() started",
+							t->schema, t->table, st->sub->name),
+					 errhint("Verify it again once its copy is done (decoderbufs_apply.table_sync shows its state).")));
 	}
 }
 
@@ -1767,6 +1812,7 @@ verify_run(VerifyState *st, List *wanted)
 		/* the target's snapshot, with the worker held at the same point */
 		st->side[1].snapshot = barrier_snapshot(sub, st->lsn, relids,
 												&st->consistent);
+		check_copy_states(st, plans);
 
 		table_cxt = AllocSetContextCreate(CurrentMemoryContext, "decoderbufs_apply verify table",
 										  ALLOCSET_DEFAULT_SIZES);

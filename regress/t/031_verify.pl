@@ -304,6 +304,16 @@ tgt(q{CREATE ROLE admin2 LOGIN IN ROLE decoderbufs_apply_admin});
 like(verify_error(q{SET ROLE admin2; SELECT * FROM decoderbufs_apply.verify('vs', 'v.big')}),
 	qr/ERROR:  permission denied for decoderbufs_apply subscription "vs"/,
 	'not for an admin who does not own the subscription');
+# a table waiting for its copy again (resync_table; existing_data = error
+# keeps it waiting) has nothing to compare yet
+tgt(q{SELECT decoderbufs_apply.resync_table('vs', 'v.comp')});
+like(verify_error(q{SELECT * FROM decoderbufs_apply.verify('vs', 'v.comp')}),
+	qr/ERROR:  table "v.comp" of decoderbufs_apply subscription "vs" has not been copied yet/,
+	'a table not copied yet');
+tgt(q{SELECT decoderbufs_apply.alter_subscription('vs', existing_data => 'truncate')});
+ok(poll_until($target, q{SELECT state = 'ready' FROM decoderbufs_apply.table_sync WHERE table_name = 'comp'}, 60),
+	'copied again');
+is(verify('v.comp'), 'summary|equal|5000|5000||t', 'and equal after its new copy');
 is(src(q{SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%verify%'}), '0',
 	'no temporary slot is left on the source');
 is(tgt(q{SELECT state FROM decoderbufs_apply.subscription_status WHERE subscription = 'vs'}) =~ /^(streaming|starting|connecting)$/ ? 1 : 0,
