@@ -233,7 +233,9 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT last_error text, OUT last_error_hint text, OUT last_error_context text,
     OUT last_error_time timestamptz, OUT source_system_id text,
     OUT copy_rows_running bigint, OUT copy_bytes_running bigint,
-    OUT copy_current_table text, OUT copy_rate float8)
+    OUT copy_current_table text, OUT copy_rate float8,
+    OUT heartbeat_source_time timestamptz, OUT heartbeat_receive_time timestamptz,
+    OUT heartbeat_expected_time timestamptz, OUT heartbeat_error text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -1043,9 +1045,22 @@ SELECT s.sub_name AS subscription,
        w.flushed_lsn,
        greatest(pg_catalog.pg_wal_lsn_diff(w.received_lsn,
                     greatest(w.applied_lsn, w.flushed_lsn)), 0)::bigint AS lag_bytes,
-       CASE WHEN w.received_lsn > greatest(w.applied_lsn, w.flushed_lsn)
-            THEN extract(epoch FROM clock_timestamp() - coalesce(w.last_applied_commit_time, w.last_receive_time))
-            ELSE 0 END::float8 AS lag_seconds,
+       -- the greatest of: while received WAL is not applied and flushed, the
+       -- time since the newest source time known applied (a commit, a
+       -- heartbeat); with heartbeats working, the last one's lag and how
+       -- long the next is overdue (see the README)
+       greatest(0,
+           CASE WHEN w.received_lsn > greatest(w.applied_lsn, w.flushed_lsn)
+                THEN extract(epoch FROM clock_timestamp() -
+                         coalesce(greatest(w.last_applied_commit_time, w.heartbeat_source_time),
+                                  w.last_receive_time)) END,
+           CASE WHEN w.heartbeat_source_time IS NOT NULL AND w.heartbeat_error IS NULL
+                THEN greatest(extract(epoch FROM w.heartbeat_receive_time - w.heartbeat_source_time),
+                              extract(epoch FROM clock_timestamp() - w.heartbeat_expected_time)) END
+       )::float8 AS lag_seconds,
+       w.heartbeat_source_time AS last_heartbeat,
+       extract(epoch FROM w.heartbeat_receive_time - w.heartbeat_source_time)::float8 AS heartbeat_lag_seconds,
+       w.heartbeat_error,
        w.inserted, w.updated, w.deleted, w.truncated, w.transactions,
        w.insert_exists, w.update_missing, w.update_exists, w.delete_missing,
        w.last_error, w.last_error_hint, w.last_error_context,

@@ -79,6 +79,7 @@ extern int	apply_batch_size;
 extern int	apply_naptime;
 extern int	apply_copy_parallelism;
 extern int	apply_sequence_sync_interval;
+extern int	apply_heartbeat_interval;
 
 /* ---- conflicts ---- */
 
@@ -143,6 +144,15 @@ typedef struct ApplyWorkerSlot
 	TimestampTz last_applied_commit_time;	/* remote commit time */
 	TimestampTz last_applied_time;	/* when we applied it */
 	TimestampTz last_source_time;	/* send time of the latest message */
+
+	/* heartbeats (heartbeat.c); all 0 while they are off */
+	TimestampTz heartbeat_source_time;	/* source's clock when the last one
+										 * that came back was written */
+	TimestampTz heartbeat_receive_time; /* our clock when it came back */
+	TimestampTz heartbeat_expected_time;	/* the one in flight was written,
+											 * or the next is due */
+	char		heartbeat_error[APPLY_MAX_ERROR_LEN];	/* last failure, "" once
+														 * one comes back */
 
 	uint64		n_inserted;
 	uint64		n_updated;
@@ -377,6 +387,14 @@ extern PGDLLEXPORT void apply_copy_helper_main(Datum main_arg);
 /* ---- sequences (sequences.c) ---- */
 
 extern int	apply_sequences_sync(ApplySubscription *sub, PGconn *conn);
+
+/* ---- heartbeats (heartbeat.c) ---- */
+
+extern long apply_heartbeat_when_due(ApplyContext *actx,
+									 XLogRecPtr received_lsn,
+									 bool between_txns);
+extern void apply_heartbeat_receive(ApplyContext *actx,
+									Decoderbufs__RowMessage *msg);
 
 /* ---- relation mapping (relmap.c) ---- */
 

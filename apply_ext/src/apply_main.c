@@ -29,6 +29,7 @@ int			apply_batch_size = 65536;
 int			apply_naptime = 10000;
 int			apply_copy_parallelism = 2;
 int			apply_sequence_sync_interval = 60000;
+int			apply_heartbeat_interval = 10000;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -105,6 +106,12 @@ define_settings(void)
 							"Only subscriptions with sequences selected; between remote transactions. 0 disables the periodic sync (sync_sequences() still works).",
 							&apply_sequence_sync_interval,
 							60000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("decoderbufs_apply.heartbeat_interval",
+							"How often an apply worker writes a heartbeat through its source, to measure lag end to end.",
+							"A non-transactional logical message written on the source that comes back through the subscription's slot. 0 disables heartbeats.",
+							&apply_heartbeat_interval,
+							10000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("decoderbufs_apply");
 }

@@ -978,6 +978,27 @@ mark_ready(ApplySubscription *sub, const char *schema, const char *table,
 }
 
 /*
+ * Lock the table's copy state for the copy's transaction, and make sure it
+ * is still ours to copy.  The lock keeps any other process from copying the
+ * table meanwhile: a helper of an earlier run that is still finishing, or a
+ * new run resetting half-copied tables (it waits for this commit or abort).
+ */
+static bool
+lock_claimed_table(ApplySubscription *sub, const char *schema, const char *table)
+{
+	Oid			argtypes[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+
+	args[0] = Int32GetDatum(sub->id);
+	args[1] = CStringGetTextDatum(schema);
+	args[2] = CStringGetTextDatum(table);
+	return spi_exec("SELECT FROM decoderbufs_apply.table_sync "
+					"WHERE sub_id = $1 AND schema_name = $2 AND table_name = $3 "
+					"AND state = 'copying' FOR UPDATE",
+					3, argtypes, args, SPI_OK_SELECT) == 1;
+}
+
+/*
  * Copy one table in one local transaction: its rows and its state change
  * commit together, labelled with the subscription's origin.
  */
@@ -1002,6 +1023,12 @@ copy_table(ApplyContext *actx, PGconn *conn, const char *schema,
 	snprintf(name, sizeof(name), "%s.%s", schema, table);
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	if (!lock_claimed_table(sub, schema, table))
+	{
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		return;
+	}
 	SetUserIdAndSecContext(actx->apply_user, SECURITY_LOCAL_USERID_CHANGE);
 
 	relid = target_relid(sub, schema, table);

@@ -391,7 +391,7 @@ state_name(ApplyWorkerState state)
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 29
+#define STATUS_COLUMNS 33
 
 /*
  * The copy progress columns: rows and bytes of the tables being copied
@@ -427,6 +427,26 @@ copy_status_columns(ApplyWorkerSlot *s, Datum *values, bool *nulls, int n)
 	values[n++] = CStringGetTextDatum(current.data);
 	nulls[n] = none || !running || secs <= 0;
 	values[n++] = Float8GetDatum(secs > 0 ? (s->copy_rows + rows) / secs : 0);
+	return n;
+}
+
+/*
+ * The heartbeat columns (heartbeat.c): when the last heartbeat that came
+ * back was written (the source's clock) and when it arrived (ours), when
+ * the next is expected back, and the last failure; NULL while heartbeats
+ * are off.
+ */
+static int
+heartbeat_status_columns(ApplyWorkerSlot *s, Datum *values, bool *nulls, int n)
+{
+	nulls[n] = (s->heartbeat_source_time == 0);
+	values[n++] = TimestampTzGetDatum(s->heartbeat_source_time);
+	nulls[n] = (s->heartbeat_receive_time == 0);
+	values[n++] = TimestampTzGetDatum(s->heartbeat_receive_time);
+	nulls[n] = (s->heartbeat_expected_time == 0);
+	values[n++] = TimestampTzGetDatum(s->heartbeat_expected_time);
+	nulls[n] = (s->heartbeat_error[0] == '\0');
+	values[n++] = CStringGetTextDatum(s->heartbeat_error);
 	return n;
 }
 
@@ -488,6 +508,7 @@ apply_sql_worker_status(PG_FUNCTION_ARGS)
 		nulls[n] = (s.source_system_id[0] == '\0');
 		values[n++] = CStringGetTextDatum(s.source_system_id);
 		n = copy_status_columns(&s, values, nulls, n);
+		n = heartbeat_status_columns(&s, values, nulls, n);
 		Assert(n == STATUS_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

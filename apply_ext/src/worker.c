@@ -401,7 +401,9 @@ handle_row(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 			apply_change(actx, msg, "TRUNCATE");
 			break;
 		case DECODERBUFS__OP__MESSAGE:
-			break;				/* logical messages are not applied */
+			/* not applied; our heartbeats measure lag */
+			apply_heartbeat_receive(actx, msg);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -590,6 +592,9 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 		}
 		send_feedback(conn, false, false);
 		wait_ms = Min(wait_ms, sync_sequences_when_due(actx));
+		wait_ms = Min(wait_ms,
+					  apply_heartbeat_when_due(actx, last_received,
+											   !in_remote_txn && !IsTransactionState()));
 		if (!in_remote_txn)
 		{
 			/* a verify() may hold us here, with everything received applied */

@@ -143,6 +143,11 @@ src(q{CREATE TABLE f.toasty (id int PRIMARY KEY, big text);
 	  ALTER TABLE f.toasty ALTER big SET STORAGE EXTERNAL});
 tgt(q{CREATE TABLE f.toasty (id int PRIMARY KEY, big text);
 	  SELECT decoderbufs_apply.set_table_options('flt', 'f.toasty', row_filter => 'id % 2 = 0')});
+# the settings restart the worker, which copies the new table first
+ok(poll_until($target, q{SELECT state = 'ready' FROM decoderbufs_apply.table_sync WHERE table_name = 'toasty'}, 60),
+	'the new table was copied (empty)');
+ok(poll_until($target, q{SELECT state = 'streaming' FROM decoderbufs_apply.subscription_status WHERE subscription = 'flt'}, 60),
+	'and the worker streams again');
 src(q{INSERT INTO f.toasty VALUES (1, repeat('t', 10000))});
 src(q{UPDATE f.toasty SET id = 2 WHERE id = 1});
 ok(poll_until($target, q{SELECT last_error LIKE 'cannot apply INSERT on "f.toasty": the source did not send the values of its unchanged TOAST columns'
