@@ -997,6 +997,88 @@ GRANT EXECUTE ON FUNCTION @extschema@._resolve_conflict(bigint, text),
 -- the deleting session, writing the tombstone as the extension's owner.
 CREATE FUNCTION @extschema@._tombstone() RETURNS trigger
 AS 'MODULE_PATHNAME', 'apply_sql_tombstone_trigger' LANGUAGE C;
+-- Compare tables on the source and on the target at one consistent point,
+-- by key ranges with hashes (verify.c).  Runs in the calling backend,
+-- outside a transaction block; reads the source with the subscription's
+-- connection and the target as the caller.
+CREATE FUNCTION @extschema@._verify(sub_id integer, schemas text[], tables text[], max_keys integer,
+    OUT source_table text, OUT kind text, OUT status text,
+    OUT source_rows bigint, OUT target_rows bigint,
+    OUT range_start jsonb, OUT range_end jsonb,
+    OUT key jsonb, OUT source_row jsonb, OUT target_row jsonb,
+    OUT source_lsn pg_lsn, OUT consistent boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'apply_sql_verify' LANGUAGE C;
+
+-- The subscription, for verify() and verify_all().
+CREATE FUNCTION @extschema@._verify_subscription(subscription text, max_keys integer)
+RETURNS @extschema@.subscription
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    PERFORM @extschema@._check();
+    IF subscription IS NULL THEN
+        PERFORM @extschema@._bad_argument('subscription', NULL,
+            'Give the name of a subscription of this database.');
+    END IF;
+    SELECT * INTO s FROM @extschema@.subscription x WHERE x.sub_name = subscription;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'decoderbufs_apply subscription "%" does not exist', subscription
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Argument "subscription" must name a subscription of this database; decoderbufs_apply.subscription_status lists them.';
+    END IF;
+    IF max_keys IS NULL OR max_keys < 0 THEN
+        PERFORM @extschema@._bad_argument('max_keys', max_keys::text,
+            'Give how many differing keys to list with their rows, 0 or more (0: ranges only).');
+    END IF;
+    RETURN s;
+END
+$$;
+
+CREATE FUNCTION @extschema@.verify(subscription text, table_name text, max_keys integer DEFAULT 100)
+RETURNS TABLE (source_table text, kind text, status text,
+               source_rows bigint, target_rows bigint,
+               range_start jsonb, range_end jsonb,
+               key jsonb, source_row jsonb, target_row jsonb,
+               source_lsn pg_lsn, consistent boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+    parts text[];
+BEGIN
+    s := @extschema@._verify_subscription(subscription, max_keys);
+    parts := @extschema@._qualified_name('table_name', table_name);
+    RETURN QUERY SELECT * FROM @extschema@._verify(s.sub_id, ARRAY[parts[1]], ARRAY[parts[2]], max_keys);
+END
+$$;
+
+CREATE FUNCTION @extschema@.verify_all(subscription text, max_keys integer DEFAULT 100)
+RETURNS TABLE (source_table text, kind text, status text,
+               source_rows bigint, target_rows bigint,
+               range_start jsonb, range_end jsonb,
+               key jsonb, source_row jsonb, target_row jsonb,
+               source_lsn pg_lsn, consistent boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    s @extschema@.subscription;
+BEGIN
+    s := @extschema@._verify_subscription(subscription, max_keys);
+    RETURN QUERY SELECT * FROM @extschema@._verify(s.sub_id, NULL, NULL, max_keys);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.verify(text, text, integer) IS
+'Compare a table on the source and on the target at one consistent point: row counts, differing key ranges and keys';
+COMMENT ON FUNCTION @extschema@.verify_all(text, integer) IS
+'Compare every table of a subscription on the source and on the target at one consistent point';
+REVOKE ALL ON FUNCTION @extschema@._verify(integer, text[], text[], integer),
+    @extschema@._verify_subscription(text, integer),
+    @extschema@.verify(text, text, integer), @extschema@.verify_all(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._verify(integer, text[], text[], integer),
+    @extschema@._verify_subscription(text, integer),
+    @extschema@.verify(text, text, integer), @extschema@.verify_all(text, integer)
+    TO decoderbufs_apply_admin;
 
 COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean) IS
 'Create a subscription to a source server''s decoderbufs slot';

@@ -235,6 +235,23 @@ SELECT decoderbufs_apply.skip_transaction('api_sub', '0/16B3748');
 SELECT name, skip_lsn FROM api_subs;
 
 ------------------------------------------------------------------------
+-- verify, verify_all: their arguments (comparing needs servers:
+-- 031_verify.pl)
+------------------------------------------------------------------------
+
+SELECT * FROM decoderbufs_apply.verify(NULL, 'public.t');
+SELECT * FROM decoderbufs_apply.verify('no_such', 'public.t');
+SELECT * FROM decoderbufs_apply.verify('api_sub', NULL);
+SELECT * FROM decoderbufs_apply.verify('api_sub', 't');
+SELECT * FROM decoderbufs_apply.verify('api_sub', 'public.t', max_keys => -1);
+SELECT * FROM decoderbufs_apply.verify('api_sub', 'public.t', max_keys => NULL);
+SELECT * FROM decoderbufs_apply.verify_all(NULL);
+SELECT * FROM decoderbufs_apply.verify_all('api_sub', max_keys => -1);
+BEGIN;
+SELECT * FROM decoderbufs_apply.verify('api_sub', 'public.t');
+ROLLBACK;
+
+------------------------------------------------------------------------
 -- The status view lists every subscription, disabled ones too
 ------------------------------------------------------------------------
 
@@ -354,6 +371,8 @@ SELECT decoderbufs_apply.enable_subscription('api_sub');
 SELECT decoderbufs_apply.disable_subscription('api_sub');
 SELECT decoderbufs_apply.drop_subscription('api_sub', drop_slot => false);
 SELECT decoderbufs_apply.skip_transaction('api_sub', '0/1');
+SELECT * FROM decoderbufs_apply.verify('api_sub', 'public.t');
+SELECT * FROM decoderbufs_apply.verify_all('api_sub');
 SELECT * FROM decoderbufs_apply.precheck('dbname=app password=x');
 SELECT * FROM decoderbufs_apply._precheck('dbname=app password=x', NULL, NULL, NULL, NULL, false, 'error', NULL, true);
 SELECT sub_conninfo FROM decoderbufs_apply.subscription;

@@ -29,6 +29,7 @@
  *					the conflict log, resolve_conflict()
  *	tombstone.c		what last_update_wins remembers of deleted rows
  *	sqlapi.c		C parts of the SQL API (slots, wakeups, status)
+ *	verify.c		verify(): source and target compared by key ranges and hashes
  *
  * Copyright (c) 2026, decoderbufs authors
  *
@@ -196,6 +197,13 @@ typedef struct ApplyWorkerSlot
 	uint64		copy_bytes;
 	TimestampTz copy_start_time;
 	ApplyCopyHelper copy_helpers[APPLY_MAX_COPY_WORKERS];
+
+	/* a verify() holding the worker at a source position (verify.c) */
+	pid_t		verify_pid;		/* the verifying backend, 0 if none */
+	Latch	   *verify_latch;	/* its latch, set when the worker pauses */
+	XLogRecPtr	verify_lsn;		/* apply nothing committed at or after it */
+	XLogRecPtr	verify_paused_lsn;	/* the barrier the worker waits at, or 0 */
+	bool		verify_gave_up; /* the worker waited too long and went on */
 } ApplyWorkerSlot;
 
 /* A database whose manager the launcher keeps running. */
@@ -326,6 +334,7 @@ extern PGresult *apply_stream_exec(PGconn *conn, const char *query);
 extern PGresult *apply_stream_exec_params(PGconn *conn, const char *query,
 										  int nparams,
 										  const char *const *values);
+extern PGresult *apply_stream_collect_result(PGconn *conn);
 extern PGresult *apply_stream_query(PGconn *conn, const char *query,
 									int nparams, const char *const *values,
 									const char *what);
@@ -607,6 +616,15 @@ extern BackgroundWorkerHandle *apply_start_bgworker(const char *function,
 													const char *type,
 													Datum arg, int extra,
 													bool notify);
+
+/* ---- verification (verify.c) ---- */
+
+/* Send the source a status update; the worker's, for verify.c. */
+typedef void (*ApplyFeedbackFn) (PGconn *conn, bool request_reply);
+
+extern long apply_verify_barrier(ApplyContext *actx, PGconn *conn,
+								 XLogRecPtr next_commit, XLogRecPtr received,
+								 ApplyFeedbackFn feedback);
 
 extern PGDLLEXPORT void apply_worker_main(Datum main_arg);
 extern PGDLLEXPORT void apply_launcher_main(Datum main_arg);

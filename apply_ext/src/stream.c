@@ -214,6 +214,17 @@ collect_result(PGconn *conn)
 }
 
 /*
+ * The result of a query sent with PQsendQuery*(): its last result, or the
+ * first COPY result, waiting on the latch; NULL if the connection failed.
+ * The caller PQclear()s it.
+ */
+PGresult *
+apply_stream_collect_result(PGconn *conn)
+{
+	return collect_result(conn);
+}
+
+/*
  * Run a command and return its last result, or the first COPY result.
  * The caller checks the status and PQclear()s it.
  */

@@ -200,6 +200,26 @@ send_feedback(PGconn *conn, bool force, bool request_reply)
 	last_sent_flush = flush;
 }
 
+/* Feedback while verify() holds the idle worker (verify.c). */
+static void
+verify_feedback(PGconn *conn, bool request_reply)
+{
+	send_feedback(conn, true, request_reply);
+}
+
+/*
+ * The same while it holds the worker before a transaction whose batch has
+ * arrived: what was received is not all applied, so report as during a
+ * transaction, never past what is applied.
+ */
+static void
+verify_feedback_before_txn(PGconn *conn, bool request_reply)
+{
+	in_remote_txn = true;
+	send_feedback(conn, true, request_reply);
+	in_remote_txn = false;
+}
+
 /* ---- transactions ---- */
 
 static void
@@ -423,7 +443,14 @@ handle_copy_data(ApplyContext *actx, PGconn *conn, const char *buf, int len)
 					 errdetail("It is not a decoderbufs RowBatch."),
 					 errhint("The source must run a decoderbufs plugin speaking proto-version 1.")));
 		for (size_t i = 0; i < batch->n_rows; i++)
+		{
+			/* a verify() may hold us before this transaction */
+			if (batch->rows[i]->op == DECODERBUFS__OP__BEGIN)
+				(void) apply_verify_barrier(actx, conn, batch->rows[i]->commit_lsn,
+											InvalidXLogRecPtr,
+											verify_feedback_before_txn);
 			handle_row(actx, batch->rows[i]);
+		}
 	}
 	else if (len >= 18 && buf[0] == 'k')
 	{
@@ -568,6 +595,15 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 		wait_ms = Min(wait_ms,
 					  apply_heartbeat_when_due(actx, last_received,
 											   !in_remote_txn && !IsTransactionState()));
+		if (!in_remote_txn)
+		{
+			/* a verify() may hold us here, with everything received applied */
+			long		verify_ms = apply_verify_barrier(actx, conn, InvalidXLogRecPtr,
+														 last_received, verify_feedback);
+
+			if (verify_ms >= 0)
+				wait_ms = Min(wait_ms, verify_ms);
+		}
 
 		now = GetCurrentTimestamp();
 		if (apply_receive_timeout > 0)
