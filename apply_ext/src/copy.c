@@ -574,8 +574,12 @@ static CopySource *copy_source = NULL;
 static void
 publish_helper_progress(CopySource *cs, bool force)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 
+	/* a message is a row, often a small one: look at the clock less often */
+	if (!force && cs->messages % 128 != 0 && cs->len < 65536)
+		return;
+	now = GetCurrentTimestamp();
 	if (!force && !TimestampDifferenceExceeds(cs->last_progress, now, 250))
 		return;
 	cs->last_progress = now;
@@ -600,6 +604,8 @@ publish_helper_progress(CopySource *cs, bool force)
 static bool
 next_copy_message(CopySource *cs)
 {
+	bool		tried_read = false;
+
 	for (;;)
 	{
 		char	   *buf = NULL;
@@ -642,11 +648,19 @@ next_copy_message(CopySource *cs)
 		if (len < -1)
 			apply_stream_report_error(ERROR, cs->conn, "read the copy data from the source");
 
-		/* nothing buffered: wait for the socket */
-		(void) WaitLatchOrSocket(MyLatch,
-								 WL_SOCKET_READABLE | WL_LATCH_SET | WL_EXIT_ON_PM_DEATH,
-								 PQsocket(cs->conn), -1L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		/*
+		 * No whole message buffered: read what the socket holds, and wait
+		 * for it only if that was not enough (a wait costs more than a read
+		 * that finds nothing, and the socket mostly has data).
+		 */
+		if (tried_read)
+		{
+			(void) WaitLatchOrSocket(MyLatch,
+									 WL_SOCKET_READABLE | WL_LATCH_SET | WL_EXIT_ON_PM_DEATH,
+									 PQsocket(cs->conn), -1L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		tried_read = true;
 		if (!PQconsumeInput(cs->conn))
 			apply_stream_report_error(ERROR, cs->conn, "read the copy data from the source");
 	}
