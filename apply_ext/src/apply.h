@@ -19,6 +19,7 @@
  *	selection.c		which source tables (and their columns) a subscription takes
  *	mapping.c		source names to target names; per-table settings
  *	copy.c			the initial copy: coordinator and copy helpers
+ *	copy_load.c		the initial copy's bulk loader (indexes built at the end)
  *	sequences.c		sequence values follow the source
  *	precheck.c		checks of a source and target before subscribing
  *	worker.c		the apply worker: main loop, transactions, progress
@@ -401,6 +402,12 @@ extern void apply_copy_note_streamed_table(ApplySubscription *sub,
 										   const char *schema,
 										   const char *table);
 extern PGDLLEXPORT void apply_copy_helper_main(Datum main_arg);
+
+/* ---- the initial copy's bulk loader (copy_load.c) ---- */
+
+extern bool apply_copy_load_supported(Relation rel, List *attnames);
+extern uint64 apply_copy_load(Relation rel, List *attnames,
+							  int (*read) (void *outbuf, int minread, int maxread));
 
 /* ---- sequences (sequences.c) ---- */
 

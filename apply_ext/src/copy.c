@@ -14,9 +14,15 @@
  * copies each in one local transaction: COPY ... TO STDOUT on the source
  * (binary when every column has the same built-in type on both sides),
  * PostgreSQL's COPY FROM machinery on the target (bulk insertion), and the
- * table's state set to ready in the same commit.  A crash in the middle
- * rolls back the unfinished table, which is copied again from scratch on
- * the next run; finished tables are not.
+ * table's state set to ready in the same commit.  Binary data into a table
+ * that is empty goes through copy_load.c instead when the result is the
+ * same (no INSERT trigger fires, no stored generated column, ...): the
+ * rows first, then each index built once, a tenth less CPU on the target
+ * for a table with a primary key; the table is then locked against
+ * writers (ShareRowExclusiveLock, or the truncate's AccessExclusiveLock)
+ * until the copy commits.  A crash in the middle rolls back the
+ * unfinished table, which is copied again from scratch on the next run;
+ * finished tables are not.
  *
  * No row is lost or applied twice.  Every table records its snapshot's
  * consistent point as sync_lsn: the copy holds exactly the transactions
@@ -53,7 +59,9 @@
 #include "postmaster/interrupt.h"
 #include "replication/origin.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -172,10 +180,10 @@ target_relid(ApplySubscription *sub, const char *schema, const char *table)
 }
 
 static bool
-relation_is_empty(Oid relid)
+relation_is_empty(Oid relid, Snapshot snapshot)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
-	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	bool		empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
 
@@ -203,7 +211,8 @@ check_targets(ApplySubscription *sub, List *waiting)
 		ApplyTableSync *ts = lfirst(lc);
 		Oid			relid = target_relid(sub, ts->schema_name, ts->table_name);
 
-		if (sub->existing_data == APPLY_EXISTING_ERROR && !relation_is_empty(relid))
+		if (sub->existing_data == APPLY_EXISTING_ERROR &&
+			!relation_is_empty(relid, GetActiveSnapshot()))
 		{
 			appendStringInfo(&nonempty, "%s%s", n > 0 ? ", " : "",
 							 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -974,6 +983,41 @@ copy_keep_existing(ApplySubscription *sub, CopyPlan *plan, Relation rel,
 	return processed;
 }
 
+/*
+ * Load the table with copy_load.c, its indexes built after the rows,
+ * rather than with COPY FROM?  Only binary data into a table that
+ * qualifies and is empty, and only while no one else can write to it
+ * until commit: after a truncate the table is locked exclusively;
+ * otherwise ShareRowExclusiveLock is taken here, if the user may take it
+ * (LOCK TABLE asks for UPDATE, DELETE or TRUNCATE), and the table must
+ * still be empty under it.  *empty says whether the table is empty, as
+ * seen under that lock if it was taken.
+ */
+static bool
+use_bulk_load(ApplySubscription *sub, Relation rel, CopyPlan *plan,
+			  bool *empty)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Snapshot	snapshot;
+
+	*empty = (sub->existing_data == APPLY_EXISTING_TRUNCATE ||
+			  relation_is_empty(relid, GetActiveSnapshot()));
+	if (!*empty || !plan->binary ||
+		!apply_copy_load_supported(rel, plan->attnames))
+		return false;
+	if (sub->existing_data == APPLY_EXISTING_TRUNCATE)
+		return true;
+	if (pg_class_aclcheck(relid, GetUserId(),
+						  ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
+		return false;
+	LockRelationOid(relid, ShareRowExclusiveLock);
+	/* rows committed by writers the lock waited for */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	*empty = relation_is_empty(relid, snapshot);
+	UnregisterSnapshot(snapshot);
+	return *empty;
+}
+
 /* Record a finished table in the copy's transaction. */
 static void
 mark_ready(ApplySubscription *sub, const char *schema, const char *table,
@@ -1033,6 +1077,8 @@ copy_table(ApplyContext *actx, PGconn *conn, const char *schema,
 	PGresult   *res;
 	uint64		processed;
 	bool		keep_rows;
+	bool		bulk;
+	bool		empty;
 	Oid			relid;
 	char		name[APPLY_QUALIFIED_NAME_LEN];
 	double		secs;
@@ -1061,7 +1107,8 @@ copy_table(ApplyContext *actx, PGconn *conn, const char *schema,
 	plan = plan_copy(conn, sub, schema, table, rel);
 	if (sub->existing_data == APPLY_EXISTING_TRUNCATE)
 		truncate_target(rel);
-	keep_rows = (sub->existing_data == APPLY_EXISTING_KEEP && !relation_is_empty(relid));
+	bulk = use_bulk_load(sub, rel, plan, &empty);
+	keep_rows = (sub->existing_data == APPLY_EXISTING_KEEP && !empty);
 
 	res = apply_stream_exec_params(conn, plan->source_sql, 0, NULL);
 	if (res == NULL || PQresultStatus(res) != PGRES_COPY_OUT)
@@ -1089,6 +1136,8 @@ copy_table(ApplyContext *actx, PGconn *conn, const char *schema,
 		processed = copy_keep_existing(sub, plan, rel,
 									   apply_table_policy(sub, schema, table),
 									   options);
+	else if (bulk)
+		processed = apply_copy_load(rel, plan->attnames, copy_read_data);
 	else
 	{
 		ParseState *pstate = make_parsestate(NULL);
@@ -1129,7 +1178,8 @@ copy_table(ApplyContext *actx, PGconn *conn, const char *schema,
 	ereport(LOG,
 			(errmsg("decoderbufs_apply subscription \"%s\" copied table \"%s\": " UINT64_FORMAT " rows, %.1f MB in %.1f s (%.0f rows/s, %s); %d of %d tables done",
 					sub->name, name, processed, cs.bytes / 1048576.0, secs,
-					secs > 0 ? processed / secs : 0, plan->binary ? "binary" : "text",
+					secs > 0 ? processed / secs : 0,
+					bulk ? "binary, bulk load" : plan->binary ? "binary" : "text",
 					done, total)));
 }
 
