@@ -49,6 +49,7 @@
 #include "rewrite/rewriteHandler.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "storage/bufmgr.h"
 #include "utils/rel.h"
 
 /* Rows and input bytes buffered for one table_multi_insert(), as COPY FROM. */
@@ -547,16 +548,12 @@ apply_copy_load(Relation rel, List *attnames, copy_data_source_cb read)
 	slots = palloc0(sizeof(TupleTableSlot *) * LOAD_BATCH_ROWS);
 	bistate = GetBulkInsertState();
 
-	/* a table created or emptied in this transaction has no free space */
-#if PG_VERSION_NUM >= 160000
-	if (rel->rd_createSubid != InvalidSubTransactionId ||
-		rel->rd_firstRelfilelocatorSubid != InvalidSubTransactionId)
+	/*
+	 * A table without a page has no free space to find: do not ask the free
+	 * space map for it at every page filled (no one else inserts meanwhile).
+	 */
+	if (RelationGetNumberOfBlocks(rel) == 0)
 		ti_options |= TABLE_INSERT_SKIP_FSM;
-#else
-	if (rel->rd_createSubid != InvalidSubTransactionId ||
-		rel->rd_firstRelfilenodeSubid != InvalidSubTransactionId)
-		ti_options |= TABLE_INSERT_SKIP_FSM;
-#endif
 
 	pgstat_progress_start_command(PROGRESS_COMMAND_COPY, RelationGetRelid(rel));
 	pgstat_progress_update_multi_param(2, progress_index, progress_vals);
