@@ -290,15 +290,18 @@ eng_ext_start() {
   q $TP $DB "SELECT decoderbufs_apply.create_subscription(name => 'bench_copy', conninfo => '$SRC_DSN',
              tables => ARRAY[$(sql_list "${TABLES[$1]}")], copy_data => true, copy_parallelism => $COPY_PARALLELISM)" >/dev/null
 }
+# One query per poll, as for the other engines: a poll is a psql process and
+# a backend, a cost on the machine the copy runs on.
 eng_ext_state() {
   local r ready total states err
-  r=$(q $TP $DB "SELECT count(*) FILTER (WHERE state = 'ready'), count(*), coalesce(string_agg(DISTINCT state, '/'), '')
+  r=$(q $TP $DB "SELECT count(*) FILTER (WHERE s.state = 'ready'), count(*), coalesce(string_agg(DISTINCT s.state, '/'), ''),
+                        coalesce((SELECT replace(st.last_error, E'\n', ' ') FROM decoderbufs_apply.subscription_status st
+                                  WHERE st.subscription = 'bench_copy' AND st.last_error IS NOT NULL), '')
                  FROM decoderbufs_apply.table_sync s JOIN decoderbufs_apply.subscription u USING (sub_id)
                  WHERE u.sub_name = 'bench_copy'" 2>&1) || { echo "error state query: $r"; return; }
-  IFS='|' read -r ready total states <<<"$r"
+  IFS='|' read -r ready total states err <<<"$r"
   [ "$states" != "$(cat "$T/last_state" 2>/dev/null)" ] && echo "  [$(date +%T.%N | cut -c1-12)] ours table_sync states: $states ($ready of $total ready)" >&3
   echo "$states" > "$T/last_state"
-  err=$(q $TP $DB "SELECT last_error FROM decoderbufs_apply.subscription_status WHERE subscription = 'bench_copy' AND last_error IS NOT NULL")
   if [ -n "$err" ]; then echo "error $err"
   elif [ "$total" = "$(echo ${TABLES[$1]} | wc -w)" ] && [ "$ready" = "$total" ]; then echo done
   elif [ "$total" != 0 ]; then echo copying
