@@ -10,15 +10,16 @@
  * insert the rows alone and then build each index with one sort, as CREATE
  * INDEX does (reindex_relation): in the copy benchmark (a table with a
  * primary key) the row-by-row index insertions were a fifth of the
- * target's CPU, the sorted build costs about half that.  The loader reads the binary COPY format (a
- * header, then per row a field count and per field its length and bytes),
- * calls each column's receive function, evaluates the defaults of the
- * target columns the source does not send, checks NOT NULL and CHECK
- * constraints row by row, and inserts the rows in batches with
- * table_multi_insert() and a BulkInsertState, as COPY FROM does.  Unique
- * and exclusion constraints are checked when the indexes are built: a
- * violation raises its usual error there, and the table's copy transaction
- * rolls back as it would on the first clash.
+ * target's CPU, the sorted build costs about half that.
+ *
+ * The loader reads the binary COPY format (a header, then per row a field
+ * count and per field its length and bytes), calls each column's receive
+ * function, evaluates the defaults of the target columns the source does
+ * not send, checks NOT NULL and CHECK constraints row by row, and inserts
+ * the rows in batches with table_multi_insert() and a BulkInsertState, as
+ * COPY FROM does.  Unique and exclusion constraints are checked when the
+ * indexes are built: a violation raises its usual error there, and the
+ * table's copy transaction rolls back as it would on the first clash.
  *
  * While the indexes lack the copied rows nobody else may insert into the
  * table, so the caller holds a lock that keeps writers out until commit
@@ -523,8 +524,14 @@ apply_copy_load(Relation rel, List *attnames, copy_data_source_cb read)
 	int			nbuffered = 0;
 	int			buffered_bytes = 0;
 	uint64		processed = 0;
-	const int	progress_index[] = {PROGRESS_COPY_COMMAND, PROGRESS_COPY_TYPE};
-	int64		progress_vals[] = {PROGRESS_COPY_COMMAND_FROM, PROGRESS_COPY_TYPE_CALLBACK};
+	const int	progress_index[] = {
+		PROGRESS_COPY_COMMAND,
+		PROGRESS_COPY_TYPE
+	};
+	int64		progress_vals[] = {
+		PROGRESS_COPY_COMMAND_FROM,
+		PROGRESS_COPY_TYPE_CALLBACK
+	};
 
 	loadcxt = AllocSetContextCreate(CurrentMemoryContext,
 									"decoderbufs_apply copy load",
