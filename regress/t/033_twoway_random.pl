@@ -6,8 +6,10 @@
 # track_commit_timestamp on both).  For each seed, pgbench clients on both
 # sides at once insert (plain and upsert), update and delete rows of a
 # small key range of two tables (200 keys of "item", with several column
-# types and a TOASTed text; 50 composite keys of "pair"), so that the two
-# sides keep writing the same rows.  Then the clients stop, both directions
+# types and a TOASTed text; 50 composite keys of "pair", with a text in the
+# key), so that the two sides keep writing the same rows; meanwhile one
+# direction or both is paused now and then (disable_subscription), so that
+# both sides change the same rows before seeing each other's changes.  Then the clients stop, both directions
 # are synced, and:
 #
 #  - both sides hold the same rows (a full comparison of every row), and
@@ -46,7 +48,7 @@
 # here rewrites "doc"), clock skew.
 #
 # Env: DBUFS_SEEDS (list of seeds, e.g. "17 42"), else DBUFS_NSEEDS random
-# seeds (default 3); DBUFS_SECONDS per seed (default 8); DBUFS_RATE
+# seeds (default 3); DBUFS_SECONDS per seed (default 10); DBUFS_RATE
 # transactions per second per side (default 120); DBUFS_CLIENTS per side
 # (default 3).  The seeds are printed: a failure names its seed, and
 # DBUFS_SEEDS=<seed> runs the same client streams again (the interleaving
@@ -58,6 +60,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Math::BigInt;
+use Time::HiRes ();
 use DbufsTest;
 
 my @seeds;
@@ -71,7 +74,7 @@ else
 	srand();
 	@seeds = map { 1 + int(rand(2**31 - 2)) } 1 .. $n;
 }
-my $seconds = $ENV{DBUFS_SECONDS} || 8;
+my $seconds = $ENV{DBUFS_SECONDS} || 10;
 my $rate = $ENV{DBUFS_RATE} || 120;
 my $clients = $ENV{DBUFS_CLIENTS} || 3;
 diag("seeds: @seeds; $seconds s each, $rate tps and $clients clients per side"
@@ -114,12 +117,15 @@ subscribe($a, 'from_b', $b, tables => q{ARRAY['public.item', 'public.pair']},
 	conflict_policy => q{'last_update_wins'});
 subscribe($b, 'from_a', $a, tables => q{ARRAY['public.item', 'public.pair']},
 	conflict_policy => q{'last_update_wins'});
-for ([ $a, 'from_b' ], [ $b, 'from_a' ])
+sub wait_streaming
 {
-	$_->[0]->poll_query_until('postgres',
-		"SELECT state = 'streaming' AND pid IS NOT NULL FROM decoderbufs_apply.subscription_status WHERE subscription = '$_->[1]'")
-	  or die "subscription $_->[1] does not stream";
+	my ($node, $sub) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT state = 'streaming' AND pid IS NOT NULL FROM decoderbufs_apply.subscription_status WHERE subscription = '$sub'")
+	  or die "subscription $sub does not stream";
 }
+wait_streaming($a, 'from_b');
+wait_streaming($b, 'from_a');
 
 # The client scripts of one side.  Every write records itself in h.hist in
 # its own transaction: 'W' with the md5 of the row it left, or 'D'.
@@ -323,6 +329,25 @@ for my $seed (@seeds)
 			  '-h', $node->host, '-p', $node->port, 'postgres' ],
 			'>', \$out, '2>', \$err) ];
 	}
+	# Meanwhile, pause one direction or both now and then, so that both
+	# sides write the same rows before seeing each other's changes: real
+	# conflicts (insert/insert, update/delete...) rather than only rows
+	# last written by the other side.  The schedule follows the seed.
+	srand($seed);
+	my $deadline = Time::HiRes::time() + $seconds - 1;
+	my $pauses = 0;
+	while (Time::HiRes::time() < $deadline)
+	{
+		Time::HiRes::sleep(0.2 + rand(0.8));
+		my $which = int(rand(3));
+		my @paused = ($which == 0 ? [ $a, 'from_b' ] : (), $which == 1 ? [ $b, 'from_a' ] : (),
+			$which == 2 ? ([ $a, 'from_b' ], [ $b, 'from_a' ]) : ());
+		run_sql($_->[0], "SELECT decoderbufs_apply.disable_subscription('$_->[1]')") for @paused;
+		Time::HiRes::sleep(0.3 + rand(1.2));
+		run_sql($_->[0], "SELECT decoderbufs_apply.enable_subscription('$_->[1]', precheck => false)") for @paused;
+		$pauses++;
+	}
+	note("$what: $pauses pauses");
 	for my $r (@runs)
 	{
 		my ($name, $out, $err, $h) = @$r;
@@ -331,6 +356,8 @@ for my $seed (@seeds)
 	}
 
 	# quiesce: every write of each side applied on the other
+	wait_streaming($a, 'from_b');
+	wait_streaming($b, 'from_a');
 	sync_both();
 
 	# 1. both sides identical, row by row
