@@ -9,8 +9,8 @@
 # types and a TOASTed text; 50 composite keys of "pair", with a text in the
 # key), so that the two sides keep writing the same rows; meanwhile one
 # direction or both is paused now and then (disable_subscription), so that
-# both sides change the same rows before seeing each other's changes.  Then the clients stop, both directions
-# are synced, and:
+# both sides change the same rows before seeing each other's changes.
+# Then the clients stop, both directions are synced, and:
 #
 #  - both sides hold the same rows (a full comparison of every row), and
 #    verify_all() from each side finds every table equal and consistent;
@@ -23,18 +23,22 @@
 #    must hold;
 #  - the conflict log: every row has both commit times and nodes; its
 #    decision is exactly the order of the two versions it names (applied
-#    when the remote one is newer); a decision "error" can only be an
-#    insert_exists lost to a local INSERT of the same key racing the
-#    worker (the worker retries), and
+#    when the remote one is newer); there is no update_exists (no key
+#    changes); a decision "error" can only be an insert_exists lost to a
+#    local INSERT of the same key racing the worker (which retries);
 #  - "every conflicting pair is accounted for": when a side's last row
 #    write to a key (insert or update) lost to the other side's newer
 #    write, that side's log has a row for the key with decision "applied"
-#    whose local version is that very write.  (Its row stays until a change
-#    of the other side replaces it, and any change meeting a row last
-#    written by another origin is a conflict.)  A side whose last write was a DELETE
-#    may take the other side's later INSERT silently (the insert is newer
-#    than its tombstone: the other side had seen the delete), so no log
-#    row is required there.
+#    whose local version is that very write.  (Its row stays until a
+#    change of the other side replaces it, and any change meeting a row
+#    last written by another origin is a conflict.)  A side whose last
+#    write was a DELETE may take the other side's later INSERT silently
+#    (an INSERT newer than the key's tombstone is no conflict), so that
+#    case is not asserted.
+#
+# Before the random rounds, a deterministic check: an UPDATE of a row with
+# a text column in its key applies both ways without any conflict (it was
+# taken for a change of key onto itself).
 #
 # The history reasoning relies on one clock for both servers (they run on
 # this machine): a local write is always later than any version it
