@@ -7,13 +7,18 @@
 #   make installcheck   run every test against the installed modules
 #   make demo       throwaway servers showing the product at work
 #   make bench      benchmarks against the peers; results in bench/results/
+#   make soak       install, then run the randomized two-way test
+#                   (regress/t/033_twoway_random.pl) with many seeds for
+#                   longer: SOAK_SEEDS=20 seeds (or SOAK_SEED_LIST="17 42"),
+#                   SOAK_SECONDS=120 of writes each, SOAK_RATE=150 tps and
+#                   SOAK_CLIENTS=4 clients per side; ends "N passed, N failed"
 #
 # `make check` is what CI runs (.ci/run).
 
 PG_CONFIG ?= pg_config
 SUBDIRS = decoderbufs apply_ext
 
-.PHONY: all install uninstall clean check installcheck demo bench deps
+.PHONY: all install uninstall clean check installcheck demo bench deps soak
 
 all:
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) || exit 1; done
@@ -48,3 +53,15 @@ demo: deps
 bench: deps
 	@$(MAKE) install
 	@PG_CONFIG=$(PG_CONFIG) bench/run.sh
+
+SOAK_SEEDS ?= 20
+SOAK_SEED_LIST ?=
+SOAK_SECONDS ?= 120
+SOAK_RATE ?= 150
+SOAK_CLIENTS ?= 4
+
+soak: deps
+	@$(MAKE) install
+	@PG_CONFIG=$(PG_CONFIG) PROVE_TESTS=regress/t/033_twoway_random.pl SKIP_REGRESS=1 \
+		DBUFS_NSEEDS=$(SOAK_SEEDS) DBUFS_SEEDS="$(SOAK_SEED_LIST)" DBUFS_SECONDS=$(SOAK_SECONDS) \
+		DBUFS_RATE=$(SOAK_RATE) DBUFS_CLIENTS=$(SOAK_CLIENTS) regress/run_checks.sh

@@ -14,6 +14,9 @@
 # of the plugin instead of the installed one without installing it: the
 # servers find it first through dynamic_library_path (the SQL functions of
 # CREATE EXTENSION decoderbufs still come from the installed library).
+# DBUFS_SEEDS, DBUFS_NSEEDS, DBUFS_SECONDS, DBUFS_RATE, DBUFS_CLIENTS: the
+# randomized two-way test's knobs (regress/t/033_twoway_random.pl; `make
+# soak` sets them), passed on to the postgres user as root.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -34,6 +37,9 @@ if [ "$(id -u)" = 0 ]; then
         REGRESS_TESTS="${REGRESS_TESTS:-}" PROVE_TESTS="${PROVE_TESTS:-}" \
         SKIP_TAP="${SKIP_TAP:-}" SKIP_REGRESS="${SKIP_REGRESS:-}" REGRESS_OUT= \
         DBUFS_PLUGIN_SO="${DBUFS_PLUGIN_SO:-}" \
+        DBUFS_SEEDS="${DBUFS_SEEDS:-}" DBUFS_NSEEDS="${DBUFS_NSEEDS:-}" \
+        DBUFS_SECONDS="${DBUFS_SECONDS:-}" DBUFS_RATE="${DBUFS_RATE:-}" \
+        DBUFS_CLIENTS="${DBUFS_CLIENTS:-}" PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-}" \
         bash "$WORK/regress/run_checks.sh" || rc=$?
     rm -rf "$OUT"
     cp -r "$WORK/regress/output" "$OUT" 2>/dev/null || true

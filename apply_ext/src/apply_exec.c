@@ -492,7 +492,14 @@ find_local_row(ExecRel *er, ApplyRelation *arel, ApplyTupleData *td,
 									outslot);
 }
 
-/* Do the lookup-index columns of two slots hold the same values? */
+/*
+ * Do the lookup-index columns of two slots hold the same values?  By image,
+ * as tombstones compare keys, but whatever the varlena header: a value read
+ * from a local row has a short (1-byte) header where the same value decoded
+ * from the source has a 4-byte one, which datumIsEqual() takes for a
+ * different value (an UPDATE of a text-keyed row would look like a change
+ * of its key, onto itself).
+ */
 static bool
 same_key(ApplyRelation *arel, TupleTableSlot *a, TupleTableSlot *b)
 {
@@ -508,7 +515,7 @@ same_key(ApplyRelation *arel, TupleTableSlot *a, TupleTableSlot *b)
 		if (a->tts_isnull[i] != b->tts_isnull[i])
 			return false;
 		if (!a->tts_isnull[i] &&
-			!datumIsEqual(a->tts_values[i], b->tts_values[i], att->attbyval, att->attlen))
+			!datum_image_eq(a->tts_values[i], b->tts_values[i], att->attbyval, att->attlen))
 			return false;
 	}
 	return true;
