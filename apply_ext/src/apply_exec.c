@@ -115,11 +115,13 @@ static ExecRel *buffered_rel = NULL;	/* the one with buffered inserts */
 void
 apply_check_target_privileges(Relation rel, AclMode mode)
 {
-	AclResult	aclresult;
-
-	aclresult = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), mode);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind),
+	/*
+	 * Every privilege of mode: pg_class_aclcheck() is satisfied by any one
+	 * of them (ACLMASK_ANY), so an owner with INSERT only would pass a check
+	 * of INSERT | TRUNCATE.
+	 */
+	if ((pg_class_aclmask(RelationGetRelid(rel), GetUserId(), mode, ACLMASK_ALL) & mode) != mode)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(rel->rd_rel->relkind),
 					   RelationGetRelationName(rel));
 	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,

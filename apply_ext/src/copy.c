@@ -1007,8 +1007,10 @@ use_bulk_load(ApplySubscription *sub, Relation rel, CopyPlan *plan,
 		return false;
 	if (sub->existing_data == APPLY_EXISTING_TRUNCATE)
 		return true;
-	if (pg_class_aclcheck(relid, GetUserId(),
-						  ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
+	/* all three (pg_class_aclcheck() would take any one of them) */
+	if ((pg_class_aclmask(relid, GetUserId(), ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE,
+						  ACLMASK_ALL) & (ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE)) !=
+		(ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE))
 		return false;
 	LockRelationOid(relid, ShareRowExclusiveLock);
 	/* rows committed by writers the lock waited for */
