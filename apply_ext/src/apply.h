@@ -615,6 +615,8 @@ struct ApplyContext
 
 extern ApplyContext *MyApplyContext;
 
+extern void apply_context_load(ApplyContext *actx, int32 subid,
+							   MemoryContext cxt);
 extern void apply_worker_session_settings(ApplySubscription *sub);
 extern void apply_worker_stop_copy_helpers(ApplyWorkerSlot *slot);
 

@@ -1361,18 +1361,7 @@ apply_copy_helper_main(Datum main_arg)
 
 	PG_TRY();
 	{
-		StartTransactionCommand();
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			actx->sub = apply_catalog_get_subscription(HelperSlot->subid, false);
-			MemoryContextSwitchTo(old);
-		}
-		actx->owner_is_superuser = superuser_arg(actx->sub->owner);
-		CommitTransactionCommand();
-		actx->apply_user = actx->sub->owner;
-		pgstat_report_appname(actx->sub->name);
-		apply_worker_session_settings(actx->sub);
+		apply_context_load(actx, HelperSlot->subid, TopMemoryContext);
 		run_helper(actx);
 	}
 	PG_CATCH();

@@ -410,47 +410,45 @@ append_exact_table(StringInfo buf, const char *schema, const char *table)
 					 quote_identifier(table));
 }
 
-/* The per-table plugin options of one table's settings. */
+/* One per-table plugin option: "<table>: item, item, ...". */
 static void
-append_table_options(StringInfo cmd, bool *first, ApplyTableConfig *tc)
+append_list_option(StringInfo cmd, bool *first, const char *name,
+				   ApplyTableConfig *tc, List *items, bool quote)
 {
 	StringInfoData v;
 	ListCell   *lc;
 
 	initStringInfo(&v);
+	append_exact_table(&v, tc->schema_name, tc->table_name);
+	appendStringInfoString(&v, ": ");
+	foreach(lc, items)
+	{
+		if (lc != list_head(items))
+			appendStringInfoString(&v, ", ");
+		appendStringInfoString(&v, quote ? quote_identifier(lfirst(lc)) : lfirst(lc));
+	}
+	append_option(cmd, first, name, v.data);
+	pfree(v.data);
+}
+
+/* The per-table plugin options of one table's settings. */
+static void
+append_table_options(StringInfo cmd, bool *first, ApplyTableConfig *tc)
+{
 	if (tc->row_filter)
 	{
+		StringInfoData v;
+
+		initStringInfo(&v);
 		append_exact_table(&v, tc->schema_name, tc->table_name);
 		appendStringInfo(&v, ": %s", tc->row_filter);
 		append_option(cmd, first, "row-filter", v.data);
+		pfree(v.data);
 	}
 	if (tc->columns != NIL)
-	{
-		resetStringInfo(&v);
-		append_exact_table(&v, tc->schema_name, tc->table_name);
-		appendStringInfoString(&v, ": ");
-		foreach(lc, tc->columns)
-		{
-			if (lc != list_head(tc->columns))
-				appendStringInfoString(&v, ", ");
-			appendStringInfoString(&v, quote_identifier(lfirst(lc)));
-		}
-		append_option(cmd, first, "columns", v.data);
-	}
+		append_list_option(cmd, first, "columns", tc, tc->columns, true);
 	if (tc->operations != NIL)
-	{
-		resetStringInfo(&v);
-		append_exact_table(&v, tc->schema_name, tc->table_name);
-		appendStringInfoString(&v, ": ");
-		foreach(lc, tc->operations)
-		{
-			if (lc != list_head(tc->operations))
-				appendStringInfoString(&v, ", ");
-			appendStringInfoString(&v, lfirst(lc));
-		}
-		append_option(cmd, first, "operations", v.data);
-	}
-	pfree(v.data);
+		append_list_option(cmd, first, "operations", tc, tc->operations, false);
 }
 
 /*

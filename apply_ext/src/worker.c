@@ -633,6 +633,26 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 	}
 }
 
+/*
+ * Read the subscription into actx (in cxt), apply as its owner, and set up
+ * the session as applying needs it.  For the worker and its copy helpers.
+ */
+void
+apply_context_load(ApplyContext *actx, int32 subid, MemoryContext cxt)
+{
+	MemoryContext old;
+
+	StartTransactionCommand();
+	old = MemoryContextSwitchTo(cxt);
+	actx->sub = apply_catalog_get_subscription(subid, false);
+	MemoryContextSwitchTo(old);
+	actx->owner_is_superuser = superuser_arg(actx->sub->owner);
+	CommitTransactionCommand();
+	actx->apply_user = actx->sub->owner;
+	pgstat_report_appname(actx->sub->name);
+	apply_worker_session_settings(actx->sub);
+}
+
 /* Settings of the apply session (also of the copy helpers). */
 void
 apply_worker_session_settings(ApplySubscription *sub)
@@ -763,19 +783,7 @@ apply_worker_main(Datum main_arg)
 
 	PG_TRY();
 	{
-		StartTransactionCommand();
-		{
-			MemoryContext old = MemoryContextSwitchTo(worker_cxt);
-
-			actx->sub = apply_catalog_get_subscription(MySlot->subid, false);
-			MemoryContextSwitchTo(old);
-		}
-		actx->owner_is_superuser = superuser_arg(actx->sub->owner);
-		CommitTransactionCommand();
-		actx->apply_user = actx->sub->owner;
-		pgstat_report_appname(actx->sub->name);
-
-		apply_worker_session_settings(actx->sub);
+		apply_context_load(actx, MySlot->subid, worker_cxt);
 		apply_relmap_init();
 		run_worker(actx);
 	}
