@@ -57,6 +57,9 @@
 #include "executor/nodeModifyTable.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
 #include "utils/acl.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
@@ -168,7 +171,13 @@ exec_open(ExecRel *er, ApplyRelation *arel)
 	rte->relkind = er->rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
 #if PG_VERSION_NUM >= 160000
-	ExecInitRangeTable(estate, list_make1(rte), NIL);
+	{
+		/* error reports that show the row look up the permission info */
+		List	   *perminfos = NIL;
+
+		addRTEPermissionInfo(&perminfos, rte);
+		ExecInitRangeTable(estate, list_make1(rte), perminfos);
+	}
 #else
 	ExecInitRangeTable(estate, list_make1(rte));
 #endif
@@ -664,8 +673,13 @@ flush_buffer_now(ExecRel *er)
 		{
 			List	   *recheck;
 
+#if PG_VERSION_NUM >= 160000
+			recheck = ExecInsertIndexTuples(er->rri, er->buffer[i], er->estate,
+											false, false, NULL, NIL, false);
+#else
 			recheck = ExecInsertIndexTuples(er->rri, er->buffer[i], er->estate,
 											false, false, NULL, NIL);
+#endif
 			list_free(recheck);
 		}
 	}
