@@ -66,6 +66,9 @@ static XLogRecPtr last_received = InvalidXLogRecPtr;
 static XLogRecPtr last_flushed = InvalidXLogRecPtr;
 static XLogRecPtr last_applied = InvalidXLogRecPtr;
 
+/* Messages come from the fuzz harness (fuzz.c), not from a source. */
+static bool harness_mode = false;
+
 /* Forget the origin's pending progress: nothing may mark a failed txn done. */
 static void
 reset_origin_progress(void)
@@ -174,7 +177,11 @@ send_feedback(PGconn *conn, bool force, bool request_reply)
 	static XLogRecPtr last_sent_flush = InvalidXLogRecPtr;
 	TimestampTz now = GetCurrentTimestamp();
 	bool		have_pending;
-	XLogRecPtr	flush = flushed_position(&have_pending);
+	XLogRecPtr	flush;
+
+	if (harness_mode)
+		return;					/* no source to report to */
+	flush = flushed_position(&have_pending);
 
 	/*
 	 * With nothing pending and no transaction open, everything received is
@@ -292,6 +299,14 @@ commit_remote_txn(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 		actx->sub->skip_lsn = InvalidXLogRecPtr;
 	}
 
+	if (harness_mode)
+	{
+		/* the harness's caller owns the transaction, and undoes it */
+		CommandCounterIncrement();
+		in_remote_txn = false;
+		actx->skipping = false;
+		return;
+	}
 	if (IsTransactionState())
 	{
 		SetUserIdAndSecContext(actx->worker_user, 0);
@@ -375,10 +390,18 @@ handle_row(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 	{
 		case DECODERBUFS__OP__BEGIN:
 			actx->current_op = "BEGIN";
+			if (in_remote_txn)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("the source sent a BEGIN inside a transaction")));
 			begin_remote_txn(actx, msg);
 			break;
 		case DECODERBUFS__OP__COMMIT:
 			actx->current_op = "COMMIT";
+			if (!in_remote_txn)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("the source sent a COMMIT outside a transaction")));
 			commit_remote_txn(actx, msg);
 			break;
 		case DECODERBUFS__OP__RELATION:
@@ -510,6 +533,66 @@ receive_available(ApplyContext *actx, PGconn *conn)
 		CHECK_FOR_INTERRUPTS();
 	}
 	return got;
+}
+
+/*
+ * The fuzz harness (fuzz.c): run CopyData messages through the worker's own
+ * dispatch, as receive_available() does, in the caller's transaction with
+ * the caller's ApplyContext.  The worker's state starts afresh at each call
+ * (no remote transaction open, no relation described); a COMMIT message
+ * does not commit (the caller undoes everything), nothing is reported to a
+ * source, and an ERROR propagates to the caller.
+ */
+void
+apply_worker_harness_feed(ApplyContext *actx, char **bufs, int *lens,
+						  int nbufs)
+{
+	ErrorContextCallback errcallback;
+	MemoryContext old = CurrentMemoryContext;
+
+	if (ApplyMessageContext == NULL)
+	{
+		ApplyMessageContext = AllocSetContextCreate(TopMemoryContext,
+													"decoderbufs_apply message",
+													ALLOCSET_DEFAULT_SIZES);
+		ApplyRowContext = AllocSetContextCreate(TopMemoryContext,
+												"decoderbufs_apply row",
+												ALLOCSET_DEFAULT_SIZES);
+		RemoteTxnContext = AllocSetContextCreate(TopMemoryContext,
+												 "decoderbufs_apply remote transaction",
+												 ALLOCSET_SMALL_SIZES);
+	}
+	MemoryContextReset(ApplyMessageContext);
+	MemoryContextReset(ApplyRowContext);
+	MemoryContextReset(RemoteTxnContext);
+	in_remote_txn = false;
+	last_received = last_flushed = last_applied = InvalidXLogRecPtr;
+	actx->current_op = NULL;
+	actx->current_rel = NULL;
+	actx->current_column = NULL;
+	apply_relmap_init();
+
+	errcallback.callback = apply_error_callback;
+	errcallback.arg = actx;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	harness_mode = true;
+	PG_TRY();
+	{
+		for (int i = 0; i < nbufs; i++)
+		{
+			MemoryContextSwitchTo(ApplyMessageContext);
+			handle_copy_data(actx, NULL, bufs[i], lens[i]);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(ApplyMessageContext);
+		}
+	}
+	PG_FINALLY();
+	{
+		harness_mode = false;
+		error_context_stack = errcallback.previous;
+	}
+	PG_END_TRY();
 }
 
 static bool
