@@ -15,7 +15,7 @@
 # lookup failed").  Afterwards the target tables hold what they held.
 #
 # Knobs (make fuzz sets them): DBUFS_FUZZ_SEED (default: from the clock,
-# printed), DBUFS_FUZZ_ITERATIONS random mutations (default 2000),
+# printed), DBUFS_FUZZ_ITERATIONS random mutations (default 5000),
 # DBUFS_FUZZ_SECONDS (keep mutating for that long, in rounds of
 # DBUFS_FUZZ_ITERATIONS).
 use strict;
@@ -29,7 +29,7 @@ use DbufsTest;
 use DbufsFuzz;
 
 my $seed = $ENV{DBUFS_FUZZ_SEED} || (time() % 1000000);
-my $iterations = $ENV{DBUFS_FUZZ_ITERATIONS} || 2000;
+my $iterations = $ENV{DBUFS_FUZZ_ITERATIONS} || 5000;
 my $seconds = $ENV{DBUFS_FUZZ_SECONDS} || 0;
 note "fuzz seed $seed (DBUFS_FUZZ_SEED=$seed repeats this run)";
 diag "fuzz seed $seed";
