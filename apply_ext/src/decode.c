@@ -225,8 +225,16 @@ decode_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc,
 				buf.data = (char *) d->datum_binary.data;
 				buf.len = buf.maxlen = (int) d->datum_binary.len;
 				buf.cursor = 0;
+
+				/*
+				 * With the local column's typmod, which is valid (the
+				 * source's is not to be trusted, and a receive function
+				 * may not expect a bad one); a value of another type gets
+				 * it from the local input function.
+				 */
 				v = ReceiveFunctionCall(&cm->remote_recv_fn, &buf,
-										cm->remote_recv_ioparam, rc->typmod);
+										cm->remote_recv_ioparam,
+										cm->same_type ? cm->local_typmod : -1);
 				if (buf.cursor != buf.len)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),

@@ -303,6 +303,7 @@ commit_remote_txn(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 	{
 		/* the harness's caller owns the transaction, and undoes it */
 		CommandCounterIncrement();
+		SetUserIdAndSecContext(actx->apply_user, SECURITY_LOCAL_USERID_CHANGE);
 		in_remote_txn = false;
 		actx->skipping = false;
 		return;

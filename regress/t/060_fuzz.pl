@@ -17,7 +17,8 @@
 # Knobs (make fuzz sets them): DBUFS_FUZZ_SEED (default: from the clock,
 # printed), DBUFS_FUZZ_ITERATIONS random mutations (default 5000),
 # DBUFS_FUZZ_SECONDS (keep mutating for that long, in rounds of
-# DBUFS_FUZZ_ITERATIONS).
+# DBUFS_FUZZ_ITERATIONS), DBUFS_FUZZ_REPLAY (files of failing inputs to run
+# again instead).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -212,6 +213,21 @@ sub run_cases
 	return \@results;
 }
 
+# DBUFS_FUZZ_REPLAY="file ...": run failing inputs again (the files
+# 060_fuzz writes, fuzz_failure_*.sql), on a server set up as above.
+if ($ENV{DBUFS_FUZZ_REPLAY})
+{
+	for my $file (split ' ', $ENV{DBUFS_FUZZ_REPLAY})
+	{
+		my ($call) = grep { /^SELECT fuzz_messages/ } split /\n/, slurp_file($file);
+		my ($ret, $out, $err) = $node->psql('postgres', $call);
+		note "$file: " . ($ret == 0 ? ($out eq '' ? '(ok)' : $out) : "psql failed: $err");
+		ok($ret == 0 && $out !~ /^XX000/, "replay of $file");
+	}
+	done_testing();
+	exit 0;
+}
+
 # The templates apply cleanly (positive controls); applied twice, the
 # second time conflicts: the harness reaches the executor.
 my $base = run_cases([ map { [ "template $_", $sub{fz_fail}, $tpl{$_} ] } sort keys %tpl ]);
@@ -230,7 +246,7 @@ is($twice->[2], '(ok)', 'applied twice under last_update_wins');
 # truncation at every length of the shortest message.
 my @catalogue;
 my $k = 0;
-for my $tname ('narrow', 'other')
+for my $tname ('narrow', 'wide', 'other')
 {
 	for my $case (@{ impossible($tpl{$tname}) })
 	{
