@@ -1178,8 +1178,12 @@ GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, bool
 CREATE VIEW @extschema@.subscription_status AS
 SELECT s.sub_name AS subscription,
        s.sub_enabled AS enabled,
+       -- failed as the catalog says: a failed subscription disabled since
+       -- shows as disabled, one resumed as starting
        CASE WHEN s.sub_enabled AND s.sub_failed_at IS NOT NULL THEN 'failed'
-            ELSE coalesce(w.state, CASE WHEN s.sub_enabled THEN 'starting' ELSE 'disabled' END)
+            WHEN w.state IS NULL OR w.state = 'failed'
+            THEN CASE WHEN s.sub_enabled THEN 'starting' ELSE 'disabled' END
+            ELSE w.state
        END AS state,
        w.pid,
        w.received_lsn,

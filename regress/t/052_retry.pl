@@ -181,6 +181,12 @@ like(log_since($off),
 	qr/WARNING:  decoderbufs_apply subscription "d" is disabled because of an error\n[^\n]*DETAIL:  Its disable_on_error option is on, and applying failed: conflict detected on relation "public.d_t": conflict=insert_exists[^\n]*(?:\n\t[^\n]*)*\n[^\n]*HINT:  Fix the cause, then enable the subscription with decoderbufs_apply.enable_subscription\(\)./,
 	'(c) d: the log says it is disabled, why, and what enables it');
 
+# a failed subscription that is disabled shows as disabled, and stays
+# failed underneath
+tgt("SELECT decoderbufs_apply.disable_subscription('r')");
+is(st('r', 'state, enabled, failed_at IS NOT NULL'), 'disabled|f|t', '(c) r disabled: shown as disabled');
+tgt("UPDATE decoderbufs_apply.subscription SET sub_enabled = true WHERE sub_name = 'r'");
+
 # ---- (d) a restart of the target keeps both stopped ----
 $target->restart;
 my $r_status = 'failed|t|apply|target relation "public.r_t" has no column "extra"';
