@@ -104,13 +104,15 @@ worker_on_exit(int code, Datum arg)
 		if (MySlot->pid == MyProcPid)
 		{
 			MySlot->pid = 0;
-			if (MySlot->state == APPLY_STATE_FAILED ||
-				MySlot->state == APPLY_STATE_DISABLED)
-				;				/* the retry policy stopped it */
-			else if (code != 0)
-				MySlot->state = APPLY_STATE_WAITING_RETRY;
-			else if (MySlot->state != APPLY_STATE_WAITING_RETRY)
-				MySlot->state = APPLY_STATE_STOPPED;
+			/* failed or disabled by the retry policy: it stays so */
+			if (MySlot->state != APPLY_STATE_FAILED &&
+				MySlot->state != APPLY_STATE_DISABLED)
+			{
+				if (code != 0)
+					MySlot->state = APPLY_STATE_WAITING_RETRY;
+				else if (MySlot->state != APPLY_STATE_WAITING_RETRY)
+					MySlot->state = APPLY_STATE_STOPPED;
+			}
 		}
 		LWLockRelease(ApplyShared->lock);
 	}
