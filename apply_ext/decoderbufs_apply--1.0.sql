@@ -44,7 +44,21 @@ CREATE TABLE @extschema@.subscription (
     sub_created         timestamptz NOT NULL DEFAULT now(),
     -- the source's system identifier, recorded by the worker: the node that
     -- the rows of this subscription's origin come from (last_update_wins)
-    sub_source_system_id text
+    sub_source_system_id text,
+    -- the retry policy (retry.c): an apply error disables the subscription;
+    -- how long errors of each class are retried, in seconds (-1: forever,
+    -- NULL: the setting decoderbufs_apply.retry_*_timeout)
+    sub_disable_on_error boolean NOT NULL DEFAULT false,
+    sub_retry_connection_timeout integer CHECK (sub_retry_connection_timeout >= -1),
+    sub_retry_apply_timeout integer CHECK (sub_retry_apply_timeout >= -1),
+    -- when an error stopped the subscription: it is failed (no worker runs
+    -- until the API resumes it) if still enabled, else disable_on_error
+    -- disabled it; with the class and the error
+    sub_failed_at       timestamptz,
+    sub_error_class     text CHECK (sub_error_class IN ('connection', 'apply')),
+    sub_last_error      text,
+    sub_last_error_hint text,
+    sub_last_error_context text
 );
 COMMENT ON TABLE @extschema@.subscription IS
 'decoderbufs_apply subscriptions; holds connection strings, so only superusers and decoderbufs_apply_admin may read it';
@@ -270,7 +284,8 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT copy_rows_running bigint, OUT copy_bytes_running bigint,
     OUT copy_current_table text, OUT copy_rate float8,
     OUT heartbeat_source_time timestamptz, OUT heartbeat_receive_time timestamptz,
-    OUT heartbeat_expected_time timestamptz, OUT heartbeat_error text)
+    OUT heartbeat_expected_time timestamptz, OUT heartbeat_error text,
+    OUT last_error_class text, OUT retry_until timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -407,6 +422,29 @@ BEGIN
         PERFORM @extschema@._bad_argument(arg, value,
             'Use error (refuse to copy into non-empty tables), truncate (empty them first) or keep (keep their rows; conflicts follow the conflict policy).');
     END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@._check_retry_timeout(arg text, value integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF value IS NOT NULL AND value < -1 THEN
+        PERFORM @extschema@._bad_argument(arg, value::text,
+            'Give the seconds to retry for: 0 or more (0 fails at the first error), -1 to retry forever, or NULL for the setting decoderbufs_apply.' || arg || '.');
+    END IF;
+END
+$$;
+
+-- The subscription's configuration changed: a failed one is resumed (its
+-- failure forgotten), and at commit its worker restarts to read it.
+CREATE FUNCTION @extschema@._resume(sub_id integer) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE @extschema@.subscription s
+    SET sub_failed_at = NULL, sub_error_class = NULL, sub_last_error = NULL,
+        sub_last_error_hint = NULL, sub_last_error_context = NULL
+    WHERE s.sub_id = _resume.sub_id AND s.sub_enabled AND s.sub_failed_at IS NOT NULL;
+    PERFORM @extschema@._wakeup(sub_id, true);
 END
 $$;
 
@@ -568,7 +606,10 @@ CREATE FUNCTION @extschema@.create_subscription(
     existing_data text DEFAULT 'error',
     copy_parallelism integer DEFAULT NULL,
     sequences text[] DEFAULT NULL,
-    precheck boolean DEFAULT true)
+    precheck boolean DEFAULT true,
+    disable_on_error boolean DEFAULT false,
+    retry_connection_timeout integer DEFAULT NULL,
+    retry_apply_timeout integer DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -606,6 +647,9 @@ BEGIN
     PERFORM @extschema@._check_parallelism('copy_parallelism', copy_parallelism);
     sequence_list := @extschema@._table_list('sequences', sequences);
     PERFORM @extschema@._check_bool('precheck', precheck);
+    PERFORM @extschema@._check_bool('disable_on_error', disable_on_error);
+    PERFORM @extschema@._check_retry_timeout('retry_connection_timeout', retry_connection_timeout);
+    PERFORM @extschema@._check_retry_timeout('retry_apply_timeout', retry_apply_timeout);
     IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
         RAISE EXCEPTION 'decoderbufs_apply subscription "%" already exists', name
             USING ERRCODE = 'duplicate_object',
@@ -631,14 +675,16 @@ BEGIN
         (sub_id, sub_name, sub_owner, sub_enabled, sub_conninfo, sub_slot_name,
          sub_origin_name, sub_conflict_policy, sub_only_local, sub_replica_role,
          sub_include_tables, sub_include_schemas, sub_exclude_tables,
-         sub_copy_data, sub_existing_data, sub_copy_parallelism, sub_sequences)
+         sub_copy_data, sub_existing_data, sub_copy_parallelism, sub_sequences,
+         sub_disable_on_error, sub_retry_connection_timeout, sub_retry_apply_timeout)
     VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
             -- origins are cluster-wide and ids per database: both name it
             'decoderbufs_apply_' || (SELECT d.oid FROM pg_catalog.pg_database d
                                      WHERE d.datname = pg_catalog.current_database()) || '_' || id,
             conflict_policy, only_local, replica_role,
             include_list, schema_list, exclude_list,
-            copy_data, existing_data, copy_parallelism, sequence_list);
+            copy_data, existing_data, copy_parallelism, sequence_list,
+            disable_on_error, retry_connection_timeout, retry_apply_timeout);
     PERFORM @extschema@._wakeup(id, false);
     RETURN id;
 END
@@ -655,7 +701,10 @@ CREATE FUNCTION @extschema@.alter_subscription(
     schemas text[] DEFAULT NULL,
     existing_data text DEFAULT NULL,
     copy_parallelism integer DEFAULT NULL,
-    sequences text[] DEFAULT NULL)
+    sequences text[] DEFAULT NULL,
+    disable_on_error boolean DEFAULT NULL,
+    retry_connection_timeout integer DEFAULT NULL,
+    retry_apply_timeout integer DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -693,6 +742,15 @@ BEGIN
     IF sequences IS NOT NULL THEN
         s.sub_sequences := @extschema@._table_list('sequences', sequences);
     END IF;
+    s.sub_disable_on_error := coalesce(disable_on_error, s.sub_disable_on_error);
+    IF retry_connection_timeout IS NOT NULL THEN
+        PERFORM @extschema@._check_retry_timeout('retry_connection_timeout', retry_connection_timeout);
+        s.sub_retry_connection_timeout := retry_connection_timeout;
+    END IF;
+    IF retry_apply_timeout IS NOT NULL THEN
+        PERFORM @extschema@._check_retry_timeout('retry_apply_timeout', retry_apply_timeout);
+        s.sub_retry_apply_timeout := retry_apply_timeout;
+    END IF;
     UPDATE @extschema@.subscription SET
         sub_conninfo = s.sub_conninfo,
         sub_conflict_policy = s.sub_conflict_policy,
@@ -703,9 +761,12 @@ BEGIN
         sub_include_schemas = s.sub_include_schemas,
         sub_existing_data = s.sub_existing_data,
         sub_copy_parallelism = s.sub_copy_parallelism,
-        sub_sequences = s.sub_sequences
+        sub_sequences = s.sub_sequences,
+        sub_disable_on_error = s.sub_disable_on_error,
+        sub_retry_connection_timeout = s.sub_retry_connection_timeout,
+        sub_retry_apply_timeout = s.sub_retry_apply_timeout
     WHERE sub_id = s.sub_id;
-    PERFORM @extschema@._wakeup(s.sub_id, true);
+    PERFORM @extschema@._resume(s.sub_id);
 END
 $$;
 
@@ -742,7 +803,7 @@ BEGIN
         ON CONFLICT ON CONSTRAINT table_policy_pkey
         DO UPDATE SET conflict_policy = excluded.conflict_policy;
     END IF;
-    PERFORM @extschema@._wakeup(s.sub_id, true);
+    PERFORM @extschema@._resume(s.sub_id);
 END
 $$;
 
@@ -829,7 +890,7 @@ BEGIN
         VALUES (s.sub_id, parts[1], parts[2], target[1], target[2],
                 columns, column_map, operations, row_filter);
     END IF;
-    PERFORM @extschema@._wakeup(s.sub_id, true);
+    PERFORM @extschema@._resume(s.sub_id);
 END
 $$;
 
@@ -860,7 +921,7 @@ BEGIN
         INSERT INTO @extschema@.schema_map (sub_id, source_schema, target_schema)
         VALUES (s.sub_id, source_schema, target_schema);
     END IF;
-    PERFORM @extschema@._wakeup(s.sub_id, true);
+    PERFORM @extschema@._resume(s.sub_id);
 END
 $$;
 
@@ -889,7 +950,7 @@ BEGIN
             USING ERRCODE = 'undefined_table',
                   HINT = 'decoderbufs_apply.table_sync lists the tables the subscription copies.';
     END IF;
-    PERFORM @extschema@._wakeup(s.sub_id, true);
+    PERFORM @extschema@._resume(s.sub_id);
 END
 $$;
 
@@ -907,8 +968,12 @@ BEGIN
             s.sub_include_tables, s.sub_include_schemas, s.sub_exclude_tables,
             s.sub_copy_data, s.sub_existing_data, s.sub_slot_name, false);
     END IF;
-    UPDATE @extschema@.subscription SET sub_enabled = true WHERE sub_id = s.sub_id;
-    PERFORM @extschema@._wakeup(s.sub_id, true);
+    -- a failed subscription, or one an error disabled, starts afresh
+    UPDATE @extschema@.subscription
+    SET sub_enabled = true, sub_failed_at = NULL, sub_error_class = NULL,
+        sub_last_error = NULL, sub_last_error_hint = NULL, sub_last_error_context = NULL
+    WHERE sub_id = s.sub_id;
+    PERFORM @extschema@._resume(s.sub_id);
 END
 $$;
 
@@ -961,7 +1026,7 @@ BEGIN
             'Give the commit LSN of the failing remote transaction, as the error context reports it ("committed at ...").');
     END IF;
     UPDATE @extschema@.subscription SET sub_skip_lsn = lsn WHERE sub_id = s.sub_id;
-    PERFORM @extschema@._wakeup(s.sub_id, true);
+    PERFORM @extschema@._resume(s.sub_id);
 END
 $$;
 
@@ -1111,15 +1176,15 @@ GRANT EXECUTE ON FUNCTION @extschema@._verify(integer, text[], text[], integer),
     @extschema@.verify(text, text, integer), @extschema@.verify_all(text, integer)
     TO decoderbufs_apply_admin;
 
-COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean) IS
+COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer) IS
 'Create a subscription to a source server''s decoderbufs slot';
 COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS
 'Step over one failing remote transaction, named by its commit LSN';
 COMMENT ON FUNCTION @extschema@.precheck(text, text[], text[], text[], boolean, text, text) IS
 'Check what a subscription needs on the source and the target: one row per check, with a hint for each problem';
 
-REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
+REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean, integer, integer),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
@@ -1127,8 +1192,8 @@ REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean
     @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn),
     @extschema@.precheck(text, text[], text[], text[], boolean, text, text)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
+GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean, integer, integer),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
@@ -1144,7 +1209,13 @@ GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, bool
 CREATE VIEW @extschema@.subscription_status AS
 SELECT s.sub_name AS subscription,
        s.sub_enabled AS enabled,
-       coalesce(w.state, CASE WHEN s.sub_enabled THEN 'starting' ELSE 'disabled' END) AS state,
+       -- failed as the catalog says: a failed subscription disabled since
+       -- shows as disabled, one resumed as starting
+       CASE WHEN s.sub_enabled AND s.sub_failed_at IS NOT NULL THEN 'failed'
+            WHEN w.state IS NULL OR w.state = 'failed'
+            THEN CASE WHEN s.sub_enabled THEN 'starting' ELSE 'disabled' END
+            ELSE w.state
+       END AS state,
        w.pid,
        w.received_lsn,
        w.applied_lsn,
@@ -1170,8 +1241,16 @@ SELECT s.sub_name AS subscription,
        w.inserted, w.updated, w.deleted, w.truncated, w.transactions,
        w.insert_exists, w.update_missing, w.update_exists, w.delete_missing,
        w.update_origin_differs, w.delete_origin_differs,
-       w.last_error, w.last_error_hint, w.last_error_context,
-       w.last_error_time, w.retry_count, w.next_retry,
+       -- the worker's last error, else (after a server restart) the one
+       -- that stopped the subscription, from the catalog
+       CASE WHEN w.last_error IS NULL THEN s.sub_last_error ELSE w.last_error END AS last_error,
+       CASE WHEN w.last_error IS NULL THEN s.sub_last_error_hint ELSE w.last_error_hint END AS last_error_hint,
+       CASE WHEN w.last_error IS NULL THEN s.sub_last_error_context ELSE w.last_error_context END AS last_error_context,
+       CASE WHEN w.last_error IS NULL THEN s.sub_failed_at ELSE w.last_error_time END AS last_error_time,
+       CASE WHEN w.last_error IS NULL THEN s.sub_error_class ELSE w.last_error_class END AS last_error_class,
+       w.retry_count, w.next_retry,
+       w.retry_until,
+       s.sub_failed_at AS failed_at,
        w.last_receive_time, w.last_applied_time,
        w.source_system_id,
        c.tables_done AS copy_tables_done,
@@ -1182,7 +1261,8 @@ SELECT s.sub_name AS subscription,
        w.copy_rate,
        s.sub_slot_name AS slot_name,
        s.sub_conflict_policy AS conflict_policy,
-       s.sub_only_local AS only_local
+       s.sub_only_local AS only_local,
+       s.sub_disable_on_error AS disable_on_error
 FROM @extschema@.subscription s
 LEFT JOIN @extschema@._worker_status() w ON w.sub_id = s.sub_id
 LEFT JOIN LATERAL (

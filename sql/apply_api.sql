@@ -126,9 +126,28 @@ SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', create_slot => 
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', only_local => NULL, create_slot => false, enabled => false);
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', replica_role => NULL, create_slot => false, enabled => false);
 SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', create_slot => false, enabled => NULL);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', disable_on_error => NULL, create_slot => false, enabled => false);
+
+-- Retry timeouts: seconds, -1 for ever, NULL for the setting
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', retry_connection_timeout => -2, create_slot => false, enabled => false);
+SELECT decoderbufs_apply.create_subscription('s1', 'dbname=app', retry_apply_timeout => -100, create_slot => false, enabled => false);
 
 -- none of the failed calls left anything behind
 SELECT name FROM api_subs;
+
+-- The retry policy's settings as the API leaves them
+CREATE VIEW api_retry AS
+SELECT s.sub_name AS name, s.sub_disable_on_error AS disable_on_error,
+       s.sub_retry_connection_timeout AS retry_connection_timeout,
+       s.sub_retry_apply_timeout AS retry_apply_timeout,
+       s.sub_failed_at IS NOT NULL AS failed, s.sub_error_class AS error_class,
+       s.sub_last_error AS last_error
+FROM decoderbufs_apply.subscription s
+ORDER BY s.sub_name COLLATE "C";
+SELECT decoderbufs_apply.create_subscription('api_retry', 'host=source.invalid dbname=app',
+    create_slot => false, enabled => false, disable_on_error => true,
+    retry_connection_timeout => -1, retry_apply_timeout => 0) IS NOT NULL AS created;
+SELECT * FROM api_retry;
 
 ------------------------------------------------------------------------
 -- alter_subscription: NULL leaves a setting as it is
@@ -142,6 +161,8 @@ SELECT decoderbufs_apply.alter_subscription('api_sub', conninfo => 'dbname=app r
 SELECT decoderbufs_apply.alter_subscription('api_sub', conflict_policy => 'ignored');
 SELECT decoderbufs_apply.alter_subscription('api_sub', tables => '{a.b.c}');
 SELECT decoderbufs_apply.alter_subscription('api_sub', exclude_tables => '{NULL}');
+SELECT decoderbufs_apply.alter_subscription('api_sub', retry_connection_timeout => -2);
+SELECT decoderbufs_apply.alter_subscription('api_sub', retry_apply_timeout => -2);
 -- nothing changed
 SELECT * FROM api_subs WHERE name = 'api_sub';
 -- each setting on its own
@@ -159,6 +180,46 @@ SELECT * FROM api_subs WHERE name = 'api_sub';
 SELECT decoderbufs_apply.alter_subscription('api_sub', tables => '{}', exclude_tables => '{}',
     only_local => true, replica_role => true);
 SELECT * FROM api_subs WHERE name = 'api_sub';
+-- the retry policy's settings; NULL leaves them as they are
+SELECT decoderbufs_apply.alter_subscription('api_retry', disable_on_error => false,
+    retry_connection_timeout => 3600, retry_apply_timeout => -1);
+SELECT decoderbufs_apply.alter_subscription('api_retry', conflict_policy => 'ignore');
+SELECT * FROM api_retry;
+
+-- A failed subscription (as the worker records it: enabled, with when and
+-- the error) shows as failed with its error; a change to its configuration
+-- resumes it, and so does enable_subscription(), which also clears the
+-- error of a subscription disable_on_error disabled.  (In transactions that
+-- roll back: no worker starts.)
+BEGIN;
+UPDATE decoderbufs_apply.subscription SET sub_enabled = true, sub_failed_at = now(),
+    sub_error_class = 'apply', sub_last_error = 'target relation "public.t" does not exist',
+    sub_last_error_hint = 'Create the table.'
+WHERE sub_name = 'api_retry';
+SELECT subscription, enabled, state, last_error, last_error_hint, last_error_class,
+       failed_at IS NOT NULL AS failed, last_error_time = failed_at AS error_time
+FROM decoderbufs_apply.subscription_status WHERE subscription = 'api_retry';
+SELECT decoderbufs_apply.alter_subscription('api_retry', retry_apply_timeout => 600);
+SELECT subscription, enabled, state, last_error, failed_at FROM decoderbufs_apply.subscription_status
+WHERE subscription = 'api_retry';
+SELECT * FROM api_retry;
+ROLLBACK;
+BEGIN;
+UPDATE decoderbufs_apply.subscription SET sub_failed_at = now(),
+    sub_error_class = 'apply', sub_last_error = 'duplicate key value violates unique constraint "t_pkey"'
+WHERE sub_name = 'api_retry';
+SELECT subscription, enabled, state, last_error, last_error_class
+FROM decoderbufs_apply.subscription_status WHERE subscription = 'api_retry';
+-- a disabled subscription keeps the error through other changes
+SELECT decoderbufs_apply.set_table_policy('api_retry', 'public.t', 'ignore');
+SELECT * FROM api_retry;
+SELECT decoderbufs_apply.enable_subscription('api_retry', precheck => false);
+SELECT subscription, enabled, state, last_error FROM decoderbufs_apply.subscription_status
+WHERE subscription = 'api_retry';
+SELECT * FROM api_retry;
+ROLLBACK;
+SELECT decoderbufs_apply.drop_subscription('api_retry', drop_slot => false);
+DROP VIEW api_retry;
 
 ------------------------------------------------------------------------
 -- set_table_policy: a schema-qualified table; NULL policy removes it

@@ -30,6 +30,7 @@
  *					the conflict log, resolve_conflict()
  *	tombstone.c		what last_update_wins remembers of deleted rows
  *	sqlapi.c		C parts of the SQL API (slots, wakeups, status)
+ *	retry.c			the retry policy: error classes, limits, the failed state
  *	verify.c		verify(): source and target compared by key ranges and hashes
  *	fuzz.c			the fuzz harness: messages through the worker, undone
  *
@@ -85,6 +86,8 @@ extern int	apply_copy_parallelism;
 extern int	apply_sequence_sync_interval;
 extern int	apply_heartbeat_interval;
 extern int	apply_tombstone_retention;
+extern int	apply_retry_connection_timeout;
+extern int	apply_retry_apply_timeout;
 
 /* ---- conflicts ---- */
 
@@ -133,8 +136,17 @@ typedef enum ApplyWorkerState
 	APPLY_STATE_COPYING,
 	APPLY_STATE_STREAMING,
 	APPLY_STATE_WAITING_RETRY,
-	APPLY_STATE_DISABLED
+	APPLY_STATE_DISABLED,
+	APPLY_STATE_FAILED			/* the retry policy gave up (retry.c) */
 } ApplyWorkerState;
+
+/* What kind of error stopped a worker (retry.c). */
+typedef enum ApplyErrorClass
+{
+	APPLY_ERROR_CONNECTION,		/* reaching or talking to the source */
+	APPLY_ERROR_APPLY,			/* applying on this server */
+	APPLY_NUM_ERROR_CLASSES
+} ApplyErrorClass;
 
 /* One copy helper of a subscription (copy.c). */
 typedef struct ApplyCopyHelper
@@ -189,6 +201,16 @@ typedef struct ApplyWorkerSlot
 	char		last_error_hint[APPLY_MAX_ERROR_LEN];
 	char		last_error_context[APPLY_MAX_ERROR_LEN];	/* relation, column, LSN */
 	TimestampTz last_error_time;
+	int			last_error_sqlstate;	/* of last_error, 0 if none */
+
+	/*
+	 * The retry policy (retry.c): the class of last_error, and per class the
+	 * first error since the worker last made progress (0 if none).
+	 */
+	ApplyErrorClass last_error_class;
+	TimestampTz first_failure_time[APPLY_NUM_ERROR_CLASSES];
+	TimestampTz retry_until;	/* the subscription fails if its errors go on
+								 * past this; 0: not failing, or no limit */
 
 	/* the initial copy (copy.c) */
 	char		copy_snapshot[64];	/* exported snapshot the helpers import */
@@ -271,6 +293,10 @@ typedef struct ApplySubscription
 	ApplyExistingData existing_data;
 	int			copy_parallelism;	/* 0: decoderbufs_apply.copy_parallelism */
 	char	   *sequences;		/* pattern list, NULL for none */
+	bool		disable_on_error;	/* an apply error disables it */
+	int			retry_connection_timeout;	/* seconds, -1: forever;
+											 * APPLY_RETRY_USE_SETTING */
+	int			retry_apply_timeout;	/* the same */
 	List	   *table_policies; /* of ApplyTablePolicy */
 	List	   *table_configs;	/* of ApplyTableConfig */
 	List	   *schema_maps;	/* of ApplySchemaMap */
@@ -322,8 +348,41 @@ extern List *apply_catalog_enabled_subscriptions(void);
 extern ApplySubscription *apply_catalog_get_subscription(int32 subid,
 														 bool missing_ok);
 extern void apply_catalog_clear_skip_lsn(int32 subid);
+extern void apply_catalog_stop_subscription(int32 subid, bool disable,
+											const char *error_class,
+											ErrorData *edata);
 extern List *apply_catalog_table_syncs(int32 subid);
 extern bool apply_extension_installed(void);
+
+/* ---- the retry policy (retry.c) ---- */
+
+/* A subscription's retry timeout that is NULL: the setting's applies. */
+#define APPLY_RETRY_USE_SETTING		(-2)
+
+typedef enum ApplyRetryDecision
+{
+	APPLY_RETRY_AGAIN,			/* the manager restarts the worker */
+	APPLY_RETRY_FAIL,			/* the subscription is failed */
+	APPLY_RETRY_DISABLE			/* disable_on_error disables it */
+} ApplyRetryDecision;
+
+extern const char *apply_error_class_name(ApplyErrorClass cls);
+extern ApplyErrorClass apply_error_class(ErrorData *edata,
+										 bool talking_to_source,
+										 bool *permanent);
+extern ApplyRetryDecision apply_retry_note_failure(ApplyWorkerSlot *slot,
+												   ApplySubscription *sub,
+												   ErrorData *edata,
+												   ApplyErrorClass cls,
+												   bool permanent);
+extern void apply_retry_progress_locked(ApplyWorkerSlot *slot, bool applied);
+extern void apply_retry_reset_locked(ApplyWorkerSlot *slot);
+extern bool apply_retry_stop_subscription(ApplyWorkerSlot *slot,
+										  ApplySubscription *sub,
+										  ErrorData *edata,
+										  ApplyErrorClass cls,
+										  bool permanent,
+										  ApplyRetryDecision decision);
 
 /* ---- replication connection (stream.c) ---- */
 

@@ -692,13 +692,24 @@ flush_buffer_now(ExecRel *er)
 	}
 }
 
+/*
+ * Write out er's buffered inserts.  An error names the relation in its
+ * context, also when the flush comes at COMMIT or before another change.
+ */
 static void
 flush_buffer(ApplyContext *actx, ExecRel *er)
 {
+	const char *op = actx->current_op;
+	ApplyRelation *rel = actx->current_rel;
+
 	if (er->nbuffered == 0)
 		return;
+	actx->current_op = "INSERT";
+	actx->current_rel = er->arel;
 	er->estate->es_output_cid = GetCurrentCommandId(true);
 	insert_as_fail_policy(actx, er, er->buffer, er->nbuffered, flush_buffer_now);
+	actx->current_op = op;
+	actx->current_rel = rel;
 	for (int i = 0; i < er->nbuffered; i++)
 		ExecClearTuple(er->buffer[i]);
 	actx->n_inserted += er->nbuffered;
@@ -1121,6 +1132,7 @@ apply_exec_truncate(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 	List	   *rels = NIL;
 	List	   *relids = NIL;
 	List	   *relids_logged = NIL;
+	ApplyRelation *last = NULL;
 	ListCell   *lc;
 
 	if (msg->truncate == NULL)
@@ -1145,12 +1157,16 @@ apply_exec_truncate(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 		check_privileges(arel, rel, ACL_TRUNCATE);
 		rels = lappend(rels, rel);
 		relids = lappend_oid(relids, arel->local_relid);
+		last = arel;
 		if (RelationIsLogicallyLogged(rel))
 			relids_logged = lappend_oid(relids_logged, arel->local_relid);
 	}
 	actx->current_rel = NULL;
 	if (rels == NIL)
 		return;
+	/* one table: an error (a file that cannot be created...) names it */
+	if (list_length(rels) == 1)
+		actx->current_rel = last;
 
 #if PG_VERSION_NUM >= 160000
 	ExecuteTruncateGuts(rels, relids, relids_logged, DROP_RESTRICT,
@@ -1159,6 +1175,7 @@ apply_exec_truncate(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 	ExecuteTruncateGuts(rels, relids, relids_logged, DROP_RESTRICT,
 						msg->truncate->restart_identity);
 #endif
+	actx->current_rel = NULL;
 	foreach(lc, rels)
 		table_close((Relation) lfirst(lc), NoLock);
 	actx->n_truncated += list_length(relids);

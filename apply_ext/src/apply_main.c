@@ -72,6 +72,18 @@ define_settings(void)
 							&apply_restart_delay_max,
 							60000, 10, 24 * 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("decoderbufs_apply.retry_connection_timeout",
+							"How long a subscription is retried while it cannot reach or talk to its source.",
+							"From the first connection error after the worker last made progress; then the subscription fails. -1 retries forever, 0 fails at the first error. A subscription's retry_connection_timeout overrides it.",
+							&apply_retry_connection_timeout,
+							86400, -1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("decoderbufs_apply.retry_apply_timeout",
+							"How long a subscription is retried while applying fails on this server.",
+							"From the first apply error after the worker last applied a transaction; then the subscription fails. -1 retries forever, 0 fails at the first error. A subscription's retry_apply_timeout overrides it.",
+							&apply_retry_apply_timeout,
+							1800, -1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("decoderbufs_apply.receive_timeout",
 							"Time without any message from the source after which the connection is considered dead.",
 							"The worker asks the source for a keepalive at half this time. 0 disables the timeout.",

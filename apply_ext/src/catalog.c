@@ -28,7 +28,8 @@
 	"sub_slot_name, sub_origin_name, sub_conflict_policy, sub_only_local, " \
 	"sub_replica_role, sub_include_tables, sub_exclude_tables, sub_skip_lsn, " \
 	"sub_include_schemas, sub_copy_data, sub_existing_data, " \
-	"coalesce(sub_copy_parallelism, 0), sub_sequences"
+	"coalesce(sub_copy_parallelism, 0), sub_sequences, sub_disable_on_error, " \
+	"sub_retry_connection_timeout, sub_retry_apply_timeout"
 
 /* Is the extension installed in the current database? */
 bool
@@ -62,6 +63,16 @@ bool_column(HeapTuple tup, TupleDesc desc, int col)
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return !isnull && DatumGetBool(d);
+}
+
+/* An integer setting of a subscription; NULL: the server's setting. */
+static int
+int_or_setting_column(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? APPLY_RETRY_USE_SETTING : DatumGetInt32(d);
 }
 
 static List *
@@ -299,13 +310,16 @@ subscription_from_tuple(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	sub->existing_data = existing_data_from_name(text_column(tup, desc, 16));
 	sub->copy_parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
 	sub->sequences = text_column(tup, desc, 18);
+	sub->disable_on_error = bool_column(tup, desc, 19);
+	sub->retry_connection_timeout = int_or_setting_column(tup, desc, 20);
+	sub->retry_apply_timeout = int_or_setting_column(tup, desc, 21);
 	MemoryContextSwitchTo(old);
 	return sub;
 }
 
 /*
- * All enabled subscriptions of this database (without table policies).
- * Runs in the caller's transaction.
+ * All enabled subscriptions of this database (without table policies),
+ * but not failed ones (retry.c).  Runs in the caller's transaction.
  */
 List *
 apply_catalog_enabled_subscriptions(void)
@@ -318,7 +332,8 @@ apply_catalog_enabled_subscriptions(void)
 
 	SPI_connect();
 	ret = SPI_execute("SELECT " SUBSCRIPTION_COLUMNS
-					  " FROM decoderbufs_apply.subscription WHERE sub_enabled",
+					  " FROM decoderbufs_apply.subscription"
+					  " WHERE sub_enabled AND sub_failed_at IS NULL",
 					  true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read subscriptions: SPI error %d", ret);
@@ -390,6 +405,51 @@ apply_catalog_clear_skip_lsn(int32 subid)
 								1, &argtype, &arg, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "could not clear skip_lsn: SPI error %d", ret);
+	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
+}
+
+/*
+ * Stop a subscription on an error for good (retry.c): record when, the
+ * error's class and the error, and with disable, disable it.  A failed
+ * subscription stays enabled: sub_failed_at keeps the managers from
+ * starting it until the SQL API clears it.
+ */
+void
+apply_catalog_stop_subscription(int32 subid, bool disable,
+								const char *error_class, ErrorData *edata)
+{
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			argtypes[6] = {INT4OID, BOOLOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	int			ret;
+	bool		pushed = ensure_snapshot();
+
+	args[0] = Int32GetDatum(subid);
+	args[1] = BoolGetDatum(disable);
+	args[2] = CStringGetTextDatum(error_class);
+	args[3] = CStringGetTextDatum(edata->message ? edata->message : "unknown error");
+	if (edata->hint)
+		args[4] = CStringGetTextDatum(edata->hint);
+	else
+		nulls[4] = 'n';
+	if (edata->context)
+		args[5] = CStringGetTextDatum(edata->context);
+	else
+		nulls[5] = 'n';
+
+	SPI_connect();
+	ret = SPI_execute_with_args("UPDATE decoderbufs_apply.subscription SET "
+								"sub_enabled = sub_enabled AND NOT $2, "
+								"sub_failed_at = pg_catalog.clock_timestamp(), "
+								"sub_error_class = $3, sub_last_error = $4, "
+								"sub_last_error_hint = $5, sub_last_error_context = $6 "
+								"WHERE sub_id = $1",
+								6, argtypes, args, nulls, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the failure of subscription %d: SPI error %d",
+			 subid, ret);
 	SPI_finish();
 	if (pushed)
 		PopActiveSnapshot();

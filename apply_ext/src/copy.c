@@ -395,9 +395,11 @@ run_helpers(ApplyContext *actx, int nhelpers)
 	for (int h = 0; h < nhelpers; h++)
 		failed |= slot->copy_helpers[h].failed;
 	LWLockRelease(ApplyShared->lock);
+	/* with the helper's error code: the retry policy classifies by it */
 	if (failed)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(slot->last_error_sqlstate != 0 ? slot->last_error_sqlstate :
+						 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the initial copy of decoderbufs_apply subscription \"%s\" failed: %s",
 						actx->sub->name, slot->last_error),
 				 slot->last_error_hint[0] ? errhint("%s", slot->last_error_hint) : 0,

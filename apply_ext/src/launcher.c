@@ -12,7 +12,9 @@
  * A manager reads the enabled subscriptions of its database and keeps one
  * apply worker running for each.  A worker that failed is started again
  * after a delay that doubles from decoderbufs_apply.restart_delay_min up to
- * restart_delay_max; a worker whose subscription was disabled, dropped or
+ * restart_delay_max, but not later than when the retry policy would fail
+ * the subscription (retry.c); a subscription the retry policy failed is not
+ * started again.  A worker whose subscription was disabled, dropped or
  * changed is stopped (and, if changed, started again at once).  Managers
  * and the launcher sleep on their latch and are woken by the SQL API.
  *
@@ -276,7 +278,9 @@ restart_delay(int failures)
 }
 
 /*
- * A worker stopped: if it failed, schedule its restart with backoff.
+ * A worker stopped: if it failed, schedule its restart with backoff, no
+ * later than the retry policy's deadline, so that a subscription whose
+ * errors go on fails on time.  A failed subscription stays failed.
  */
 static void
 reap_worker(ManagedWorker *mw)
@@ -289,11 +293,14 @@ reap_worker(ManagedWorker *mw)
 		s->retry_count++;
 		s->next_start_time = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 														 restart_delay(s->retry_count));
+		if (s->retry_until != 0 && s->retry_until < s->next_start_time)
+			s->next_start_time = s->retry_until;
 	}
 	else if (mw->terminating || s->state != APPLY_STATE_WAITING_RETRY)
 	{
 		s->next_start_time = 0;
-		s->state = APPLY_STATE_STOPPED;
+		if (s->state != APPLY_STATE_FAILED)
+			s->state = APPLY_STATE_STOPPED;
 	}
 	LWLockRelease(ApplyShared->lock);
 	pfree(mw->handle);

@@ -179,6 +179,7 @@ apply_slot_record_error(ApplyWorkerSlot *slot, ErrorData *edata, bool waiting)
 	strlcpy(slot->last_error_context, edata->context ? edata->context : "",
 			sizeof(slot->last_error_context));
 	slot->last_error_time = GetCurrentTimestamp();
+	slot->last_error_sqlstate = edata->sqlerrcode;
 	if (waiting)
 		slot->state = APPLY_STATE_WAITING_RETRY;
 	LWLockRelease(ApplyShared->lock);

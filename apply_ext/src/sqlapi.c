@@ -240,6 +240,7 @@ set_restart(int32 subid)
 		s->restart_requested = true;
 		s->next_start_time = 0;
 		s->retry_count = 0;
+		apply_retry_reset_locked(s);
 	}
 	LWLockRelease(ApplyShared->lock);
 }
@@ -387,11 +388,13 @@ state_name(ApplyWorkerState state)
 			return "waiting_retry";
 		case APPLY_STATE_DISABLED:
 			return "disabled";
+		case APPLY_STATE_FAILED:
+			return "failed";
 	}
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 35
+#define STATUS_COLUMNS 37
 
 /*
  * The copy progress columns: rows and bytes of the tables being copied
@@ -509,6 +512,9 @@ apply_sql_worker_status(PG_FUNCTION_ARGS)
 		values[n++] = CStringGetTextDatum(s.source_system_id);
 		n = copy_status_columns(&s, values, nulls, n);
 		n = heartbeat_status_columns(&s, values, nulls, n);
+		nulls[n] = (s.last_error[0] == '\0');
+		values[n++] = CStringGetTextDatum(apply_error_class_name(s.last_error_class));
+		TS_OR_NULL(s.retry_until);
 		Assert(n == STATUS_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

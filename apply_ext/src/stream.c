@@ -76,7 +76,7 @@ hint_for(const char *msg)
 		strstr(msg, "too many clients already"))
 		return "Increase max_wal_senders (and max_connections) on the source.";
 	if (strstr(msg, "replication slot") && strstr(msg, "does not exist"))
-		return "The slot is gone from the source. Drop the subscription and create it again with create_slot => true.";
+		return "The slot is gone from the source, with the changes it kept; nothing creates it again. Create the subscription again (copy_data => true copies the tables anew), or create the slot on the source again and repair the tables; see the README.";
 	if (strstr(msg, "Connection refused") || strstr(msg, "could not translate host name") ||
 		strstr(msg, "timeout expired") || strstr(msg, "Is the server running"))
 		return "Check that the source server runs and that host and port in the connection string are right.";
@@ -275,7 +275,12 @@ apply_stream_query(PGconn *conn, const char *query, int nparams,
 	return res;
 }
 
-/* Raise an error for a failed command result, naming the command. */
+/*
+ * Raise an error for a failed command result, naming the command.  Its
+ * code is ERRCODE_CONNECTION_FAILURE, but ERRCODE_UNDEFINED_OBJECT when the
+ * source says the slot does not exist: the retry policy gives up at once
+ * on that one (retry.c).
+ */
 static void
 check_result(PGconn *conn, PGresult *res, ExecStatusType expected,
 			 const char *what)
@@ -287,10 +292,13 @@ check_result(PGconn *conn, PGresult *res, ExecStatusType expected,
 										 PQresultErrorMessage(res) :
 										 PQerrorMessage(conn)));
 		const char *hint = hint_for(msg);
+		const char *sqlstate = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		bool		no_slot = (sqlstate != NULL && strcmp(sqlstate, "42704") == 0 &&
+							   strstr(msg, "replication slot") != NULL);
 
 		PQclear(res);
 		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
+				(errcode(no_slot ? ERRCODE_UNDEFINED_OBJECT : ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not %s on the source: %s", what, msg),
 				 hint ? errhint("%s", hint) : 0));
 	}

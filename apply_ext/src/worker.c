@@ -20,7 +20,8 @@
  * On any error the session's origin state is reset before the transaction
  * aborts (an abort record would otherwise advance the origin past the
  * failed transaction), the error is recorded for the status view, and the
- * worker exits; its manager restarts it with backoff.
+ * worker exits; its manager restarts it with backoff, unless the retry
+ * policy (retry.c) stops the subscription.
  *
  *-------------------------------------------------------------------------
  */
@@ -69,6 +70,9 @@ static XLogRecPtr last_applied = InvalidXLogRecPtr;
 /* Messages come from the fuzz harness (fuzz.c), not from a source. */
 static bool harness_mode = false;
 
+/* connecting to the source or starting the stream: for the retry policy */
+static bool talking_to_source = false;
+
 /* Forget the origin's pending progress: nothing may mark a failed txn done. */
 static void
 reset_origin_progress(void)
@@ -103,10 +107,15 @@ worker_on_exit(int code, Datum arg)
 		if (MySlot->pid == MyProcPid)
 		{
 			MySlot->pid = 0;
-			if (code != 0)
-				MySlot->state = APPLY_STATE_WAITING_RETRY;
-			else if (MySlot->state != APPLY_STATE_WAITING_RETRY)
-				MySlot->state = APPLY_STATE_STOPPED;
+			/* failed or disabled by the retry policy: it stays so */
+			if (MySlot->state != APPLY_STATE_FAILED &&
+				MySlot->state != APPLY_STATE_DISABLED)
+			{
+				if (code != 0)
+					MySlot->state = APPLY_STATE_WAITING_RETRY;
+				else if (MySlot->state != APPLY_STATE_WAITING_RETRY)
+					MySlot->state = APPLY_STATE_STOPPED;
+			}
 		}
 		LWLockRelease(ApplyShared->lock);
 	}
@@ -278,6 +287,7 @@ publish_txn_stats(ApplyContext *actx, XLogRecPtr end_lsn)
 	MySlot->last_applied_commit_time = actx->remote_commit_time;
 	MySlot->last_applied_time = GetCurrentTimestamp();
 	MySlot->retry_count = 0;
+	apply_retry_progress_locked(MySlot, true);
 	LWLockRelease(ApplyShared->lock);
 }
 
@@ -672,6 +682,7 @@ stream_loop(ApplyContext *actx, PGconn *conn)
 			LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
 			MySlot->last_receive_time = last_recv;
 			MySlot->received_lsn = last_received;
+			apply_retry_progress_locked(MySlot, false);
 			LWLockRelease(ApplyShared->lock);
 		}
 		send_feedback(conn, false, false);
@@ -785,6 +796,7 @@ run_worker(ApplyContext *actx)
 	last_applied = startpos;
 
 	set_state(APPLY_STATE_CONNECTING);
+	talking_to_source = true;
 	conn = apply_stream_connect(actx->sub->conninfo, actx->sub->name, true);
 	apply_stream_check_password(conn, !actx->owner_is_superuser);
 	{
@@ -796,8 +808,11 @@ run_worker(ApplyContext *actx)
 		MySlot->source_timeline = tli;
 		LWLockRelease(ApplyShared->lock);
 	}
+	talking_to_source = false;
 	apply_copy_run(actx, conn);
+	talking_to_source = true;
 	apply_stream_start(conn, actx->sub, startpos);
+	talking_to_source = false;
 	set_state(APPLY_STATE_STREAMING);
 	ereport(LOG,
 			(errmsg("decoderbufs_apply subscription \"%s\" streams from %X/%X",
@@ -815,6 +830,28 @@ static void
 record_error(ErrorData *edata)
 {
 	apply_slot_record_error(MySlot, edata, true);
+}
+
+/*
+ * After an error (recorded already): ask the retry policy whether the
+ * worker is to be started again.  Returns false when the subscription
+ * stopped (failed, or disabled by disable_on_error).  Runs after the failed
+ * transaction was aborted.
+ */
+static bool
+retry_after_error(ApplyContext *actx, ErrorData *edata)
+{
+	bool		permanent;
+	ApplyErrorClass cls = apply_error_class(edata, talking_to_source, &permanent);
+	ApplyRetryDecision decision;
+
+	if (actx->sub == NULL)
+		return true;			/* the subscription could not be read */
+	decision = apply_retry_note_failure(MySlot, actx->sub, edata, cls, permanent);
+	if (decision == APPLY_RETRY_AGAIN)
+		return true;
+	return !apply_retry_stop_subscription(MySlot, actx->sub, edata, cls,
+										  permanent, decision);
 }
 
 void
@@ -874,6 +911,7 @@ apply_worker_main(Datum main_arg)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		bool		retry;
 
 		reset_origin_progress();
 		HOLD_INTERRUPTS();
@@ -884,8 +922,9 @@ apply_worker_main(Datum main_arg)
 		record_error(edata);
 		AbortOutOfAnyTransaction();
 		apply_conflict_log_pending_failure(MySlot);
+		retry = retry_after_error(actx, edata);
 		RESUME_INTERRUPTS();
-		proc_exit(1);
+		proc_exit(retry ? 1 : 0);
 	}
 	PG_END_TRY();
 }
