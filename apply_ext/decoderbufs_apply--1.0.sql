@@ -44,7 +44,10 @@ CREATE TABLE @extschema@.subscription (
     sub_created         timestamptz NOT NULL DEFAULT now(),
     -- the source's system identifier, recorded by the worker: the node that
     -- the rows of this subscription's origin come from (last_update_wins)
-    sub_source_system_id text
+    sub_source_system_id text,
+    -- receive big transactions while they are in progress (spooled until
+    -- their commit) instead of after it
+    sub_streaming       boolean NOT NULL DEFAULT true
 );
 COMMENT ON TABLE @extschema@.subscription IS
 'decoderbufs_apply subscriptions; holds connection strings, so only superusers and decoderbufs_apply_admin may read it';
@@ -270,7 +273,10 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT copy_rows_running bigint, OUT copy_bytes_running bigint,
     OUT copy_current_table text, OUT copy_rate float8,
     OUT heartbeat_source_time timestamptz, OUT heartbeat_receive_time timestamptz,
-    OUT heartbeat_expected_time timestamptz, OUT heartbeat_error text)
+    OUT heartbeat_expected_time timestamptz, OUT heartbeat_error text,
+    OUT streamed_transactions bigint, OUT streamed_aborts bigint,
+    OUT spooled_bytes bigint, OUT spool_transactions integer,
+    OUT spool_bytes bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -551,7 +557,8 @@ CREATE FUNCTION @extschema@.create_subscription(
     existing_data text DEFAULT 'error',
     copy_parallelism integer DEFAULT NULL,
     sequences text[] DEFAULT NULL,
-    precheck boolean DEFAULT true)
+    precheck boolean DEFAULT true,
+    streaming boolean DEFAULT true)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -589,6 +596,7 @@ BEGIN
     PERFORM @extschema@._check_parallelism('copy_parallelism', copy_parallelism);
     sequence_list := @extschema@._table_list('sequences', sequences);
     PERFORM @extschema@._check_bool('precheck', precheck);
+    PERFORM @extschema@._check_bool('streaming', streaming);
     IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
         RAISE EXCEPTION 'decoderbufs_apply subscription "%" already exists', name
             USING ERRCODE = 'duplicate_object',
@@ -614,14 +622,16 @@ BEGIN
         (sub_id, sub_name, sub_owner, sub_enabled, sub_conninfo, sub_slot_name,
          sub_origin_name, sub_conflict_policy, sub_only_local, sub_replica_role,
          sub_include_tables, sub_include_schemas, sub_exclude_tables,
-         sub_copy_data, sub_existing_data, sub_copy_parallelism, sub_sequences)
+         sub_copy_data, sub_existing_data, sub_copy_parallelism, sub_sequences,
+         sub_streaming)
     VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
             -- origins are cluster-wide and ids per database: both name it
             'decoderbufs_apply_' || (SELECT d.oid FROM pg_catalog.pg_database d
                                      WHERE d.datname = pg_catalog.current_database()) || '_' || id,
             conflict_policy, only_local, replica_role,
             include_list, schema_list, exclude_list,
-            copy_data, existing_data, copy_parallelism, sequence_list);
+            copy_data, existing_data, copy_parallelism, sequence_list,
+            streaming);
     PERFORM @extschema@._wakeup(id, false);
     RETURN id;
 END
@@ -638,7 +648,8 @@ CREATE FUNCTION @extschema@.alter_subscription(
     schemas text[] DEFAULT NULL,
     existing_data text DEFAULT NULL,
     copy_parallelism integer DEFAULT NULL,
-    sequences text[] DEFAULT NULL)
+    sequences text[] DEFAULT NULL,
+    streaming boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -676,6 +687,7 @@ BEGIN
     IF sequences IS NOT NULL THEN
         s.sub_sequences := @extschema@._table_list('sequences', sequences);
     END IF;
+    s.sub_streaming := coalesce(streaming, s.sub_streaming);
     UPDATE @extschema@.subscription SET
         sub_conninfo = s.sub_conninfo,
         sub_conflict_policy = s.sub_conflict_policy,
@@ -686,7 +698,8 @@ BEGIN
         sub_include_schemas = s.sub_include_schemas,
         sub_existing_data = s.sub_existing_data,
         sub_copy_parallelism = s.sub_copy_parallelism,
-        sub_sequences = s.sub_sequences
+        sub_sequences = s.sub_sequences,
+        sub_streaming = s.sub_streaming
     WHERE sub_id = s.sub_id;
     PERFORM @extschema@._wakeup(s.sub_id, true);
 END
@@ -1080,15 +1093,15 @@ GRANT EXECUTE ON FUNCTION @extschema@._verify(integer, text[], text[], integer),
     @extschema@.verify(text, text, integer), @extschema@.verify_all(text, integer)
     TO decoderbufs_apply_admin;
 
-COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean) IS
+COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean) IS
 'Create a subscription to a source server''s decoderbufs slot';
 COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS
 'Step over one failing remote transaction, named by its commit LSN';
 COMMENT ON FUNCTION @extschema@.precheck(text, text[], text[], text[], boolean, text, text) IS
 'Check what a subscription needs on the source and the target: one row per check, with a hint for each problem';
 
-REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
+REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
@@ -1096,8 +1109,8 @@ REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean
     @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn),
     @extschema@.precheck(text, text[], text[], text[], boolean, text, text)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[]),
+GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
@@ -1151,7 +1164,13 @@ SELECT s.sub_name AS subscription,
        w.copy_rate,
        s.sub_slot_name AS slot_name,
        s.sub_conflict_policy AS conflict_policy,
-       s.sub_only_local AS only_local
+       s.sub_only_local AS only_local,
+       s.sub_streaming AS streaming,
+       w.streamed_transactions,
+       w.streamed_aborts,
+       w.spooled_bytes,
+       w.spool_transactions,
+       w.spool_bytes
 FROM @extschema@.subscription s
 LEFT JOIN @extschema@._worker_status() w ON w.sub_id = s.sub_id
 LEFT JOIN LATERAL (

@@ -159,6 +159,16 @@ SELECT * FROM api_subs WHERE name = 'api_sub';
 SELECT decoderbufs_apply.alter_subscription('api_sub', tables => '{}', exclude_tables => '{}',
     only_local => true, replica_role => true);
 SELECT * FROM api_subs WHERE name = 'api_sub';
+-- streaming: on unless turned off; NULL is refused at creation, means
+-- "unchanged" to alter_subscription
+SELECT sub_name, sub_streaming FROM decoderbufs_apply.subscription ORDER BY sub_name COLLATE "C";
+SELECT decoderbufs_apply.create_subscription('api_nostream', 'dbname=app',
+    create_slot => false, enabled => false, streaming => NULL);
+SELECT decoderbufs_apply.alter_subscription('api_sub', streaming => false);
+SELECT decoderbufs_apply.alter_subscription('api_sub');
+SELECT streaming FROM decoderbufs_apply.subscription_status WHERE subscription = 'api_sub';
+SELECT decoderbufs_apply.alter_subscription('api_sub', streaming => true);
+SELECT streaming FROM decoderbufs_apply.subscription_status WHERE subscription = 'api_sub';
 
 ------------------------------------------------------------------------
 -- set_table_policy: a schema-qualified table; NULL policy removes it

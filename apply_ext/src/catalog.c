@@ -28,7 +28,7 @@
 	"sub_slot_name, sub_origin_name, sub_conflict_policy, sub_only_local, " \
 	"sub_replica_role, sub_include_tables, sub_exclude_tables, sub_skip_lsn, " \
 	"sub_include_schemas, sub_copy_data, sub_existing_data, " \
-	"coalesce(sub_copy_parallelism, 0), sub_sequences"
+	"coalesce(sub_copy_parallelism, 0), sub_sequences, sub_streaming"
 
 /* Is the extension installed in the current database? */
 bool
@@ -299,6 +299,7 @@ subscription_from_tuple(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	sub->existing_data = existing_data_from_name(text_column(tup, desc, 16));
 	sub->copy_parallelism = DatumGetInt32(SPI_getbinval(tup, desc, 17, &isnull));
 	sub->sequences = text_column(tup, desc, 18);
+	sub->streaming = bool_column(tup, desc, 19);
 	MemoryContextSwitchTo(old);
 	return sub;
 }
