@@ -37,6 +37,9 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+/* Past this many subtransactions, a spool finds them through a hash table. */
+#define SPOOL_SUBXACT_HASH_MIN	32
+
 /* Where a subtransaction's first record is. */
 typedef struct SpoolSubxact
 {
@@ -45,6 +48,13 @@ typedef struct SpoolSubxact
 	off_t		offset;
 	uint64		bytes;			/* of the file before it */
 } SpoolSubxact;
+
+/* An entry of a spool's hash table of subtransactions. */
+typedef struct SpoolSubxactEnt
+{
+	TransactionId xid;			/* hash key */
+	int			index;			/* in ApplySpool.subxacts */
+} SpoolSubxactEnt;
 
 struct ApplySpool
 {
@@ -58,6 +68,8 @@ struct ApplySpool
 	int			nsubxacts;
 	int			maxsubxacts;
 	SpoolSubxact *subxacts;		/* in the order they were first seen */
+	HTAB	   *subxact_hash;	/* xid to index in subxacts, once there are
+								 * many */
 
 	/* reading back (apply_spool_read) */
 	uint64		read_bytes;
@@ -94,6 +106,8 @@ spool_close(ApplySpool *spool)
 		BufFileClose(spool->file);
 	if (spool->subxacts != NULL)
 		pfree(spool->subxacts);
+	if (spool->subxact_hash != NULL)
+		hash_destroy(spool->subxact_hash);
 	hash_search(spools, &spool->xid, HASH_REMOVE, NULL);
 }
 
@@ -140,6 +154,60 @@ apply_spool_open(TransactionId xid, bool first)
 	return spool;
 }
 
+/*
+ * The index of subtransaction subxact in spool->subxacts, or -1.  A few are
+ * searched, many are hashed: a transaction can have millions (a loop with
+ * an exception block per row).
+ */
+static int
+find_subxact(ApplySpool *spool, TransactionId subxact)
+{
+	SpoolSubxactEnt *ent;
+
+	if (spool->subxact_hash == NULL)
+	{
+		for (int i = spool->nsubxacts - 1; i >= 0; i--)
+		{
+			if (spool->subxacts[i].xid == subxact)
+				return i;
+		}
+		return -1;
+	}
+	ent = hash_search(spool->subxact_hash, &subxact, HASH_FIND, NULL);
+	return ent != NULL ? ent->index : -1;
+}
+
+/* Enter subxacts[index] in the hash table, creating it when it is time. */
+static void
+hash_subxact(ApplySpool *spool, int index)
+{
+	SpoolSubxactEnt *ent;
+
+	if (spool->subxact_hash == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (spool->nsubxacts < SPOOL_SUBXACT_HASH_MIN)
+			return;
+		ctl.keysize = sizeof(TransactionId);
+		ctl.entrysize = sizeof(SpoolSubxactEnt);
+		ctl.hcxt = SpoolContext;
+		spool->subxact_hash = hash_create("decoderbufs_apply spool subtransactions",
+										  2 * SPOOL_SUBXACT_HASH_MIN, &ctl,
+										  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		/* the ones before this one too */
+		for (int i = 0; i < index; i++)
+		{
+			ent = hash_search(spool->subxact_hash, &spool->subxacts[i].xid,
+							  HASH_ENTER, NULL);
+			ent->index = i;
+		}
+	}
+	ent = hash_search(spool->subxact_hash, &spool->subxacts[index].xid,
+					  HASH_ENTER, NULL);
+	ent->index = index;
+}
+
 /* Remember where subtransaction subxact of spool starts, if it is new. */
 static void
 note_subxact(ApplySpool *spool, TransactionId subxact)
@@ -149,13 +217,8 @@ note_subxact(ApplySpool *spool, TransactionId subxact)
 	if (subxact == spool->last_subxact)
 		return;
 	spool->last_subxact = subxact;
-	if (subxact == spool->xid)
+	if (subxact == spool->xid || find_subxact(spool, subxact) >= 0)
 		return;
-	for (int i = spool->nsubxacts - 1; i >= 0; i--)
-	{
-		if (spool->subxacts[i].xid == subxact)
-			return;
-	}
 	if (spool->nsubxacts == spool->maxsubxacts)
 	{
 		spool->maxsubxacts = Max(16, spool->maxsubxacts * 2);
@@ -171,6 +234,7 @@ note_subxact(ApplySpool *spool, TransactionId subxact)
 	s->fileno = spool->end_fileno;
 	s->offset = spool->end_offset;
 	s->bytes = spool->bytes;
+	hash_subxact(spool, spool->nsubxacts - 1);
 }
 
 /*
@@ -216,6 +280,8 @@ bool
 apply_spool_abort(TransactionId xid, TransactionId subxact)
 {
 	ApplySpool *spool;
+	SpoolSubxact *s;
+	int			i;
 
 	if (spools == NULL)
 		return subxact == xid;
@@ -226,23 +292,24 @@ apply_spool_abort(TransactionId xid, TransactionId subxact)
 			spool_close(spool);
 		return true;
 	}
-	if (spool == NULL)
+	if (spool == NULL || (i = find_subxact(spool, subxact)) < 0)
 		return false;
-	for (int i = 0; i < spool->nsubxacts; i++)
-	{
-		SpoolSubxact *s = &spool->subxacts[i];
 
-		if (s->xid != subxact)
-			continue;
-		open_bytes -= spool->bytes - s->bytes;
-		spool->bytes = s->bytes;
-		spool->end_fileno = s->fileno;
-		spool->end_offset = s->offset;
-		spool->at_end = false;
-		spool->nsubxacts = i;
-		spool->last_subxact = InvalidTransactionId;
-		break;
+	s = &spool->subxacts[i];
+	open_bytes -= spool->bytes - s->bytes;
+	spool->bytes = s->bytes;
+	spool->end_fileno = s->fileno;
+	spool->end_offset = s->offset;
+	spool->at_end = false;
+	spool->last_subxact = InvalidTransactionId;
+	/* it and every later one are gone */
+	if (spool->subxact_hash != NULL)
+	{
+		for (int k = i; k < spool->nsubxacts; k++)
+			hash_search(spool->subxact_hash, &spool->subxacts[k].xid,
+						HASH_REMOVE, NULL);
 	}
+	spool->nsubxacts = i;
 	return false;
 }
 

@@ -161,6 +161,21 @@ is(tgt("SELECT count(*) FROM big WHERE batch = -$b") . '/' . tgt("SELECT count(*
 	'0/0', '(2) nothing rolled back to a savepoint arrives');
 is(tgt("SELECT count(*) FROM big WHERE batch = $b"), '71000', '(2) everything else does');
 
+# many subtransactions (an exception block per iteration, past the spool's
+# hash threshold), every third rolled back after its rows went out
+$batch++;
+src(qq{DO \$\$ BEGIN FOR i IN 1..60 LOOP
+	BEGIN
+		INSERT INTO big SELECT nextval('tag'), CASE WHEN i % 3 = 0 THEN -$batch ELSE $batch END,
+			repeat('s', 60) FROM generate_series(1, 2000);
+		IF i % 3 = 0 THEN RAISE EXCEPTION 'undo'; END IF;
+	EXCEPTION WHEN raise_exception THEN NULL;
+	END;
+END LOOP; END \$\$});
+check_equal('(2) many subtransactions');
+is(tgt("SELECT count(*) FROM big WHERE batch = $batch") . '/' . tgt("SELECT count(*) FROM big WHERE batch = -$batch"),
+	'80000/0', '(2) of 60 subtransactions, the 40 kept arrive and the 20 rolled back do not');
+
 my $aborts = st('streamed_aborts');
 $bg = open_txn(50000);
 ok(st_until('spool_bytes > 2000000'), '(2) a transaction that will abort is spooled');
