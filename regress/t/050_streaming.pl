@@ -19,7 +19,11 @@
 #      nothing is applied twice (a table without a unique key shows any
 #      duplicate);
 #  (5) a streamed transaction made under a replication origin on the source
-#      (as an apply worker's there would be) is filtered out by only_local.
+#      (as an apply worker's there would be) is filtered out by only_local;
+#  (6) a streamed transaction that fails to apply (a conflict under the
+#      policy fail) is logged with its commit LSN, fails again at every
+#      retry (sent again in full each time), and skip_transaction() steps
+#      over it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -285,6 +289,25 @@ src("INSERT INTO small VALUES (5, 'after the origin''s')");
 ok(poll_until($target, 'SELECT count(*) = 1 FROM small WHERE id = 5'), '(5) later rows arrive');
 is(tgt("SELECT count(*) FROM big WHERE batch = $batch"), '0',
 	'(5) a transaction made under another origin is left out (only_local)');
+
+# ---- (6) a streamed transaction that fails, stepped over ----
+tgt("INSERT INTO big VALUES (-1, 0, 'local')");
+$bg = open_txn(30000);
+$bg->query_safe("INSERT INTO big VALUES (-1, $batch, 'remote')");
+$bg->query_safe('COMMIT');
+$bg->quit;
+ok(poll_until($target, "SELECT count(*) > 0 FROM decoderbufs_apply.conflict_log
+	WHERE sub_name = 'st' AND conflict_type = 'insert_exists' AND resolution = 'fail'"),
+	'(6) the streamed transaction fails on a conflict, which is logged');
+my $lsn = tgt("SELECT remote_commit_lsn FROM decoderbufs_apply.conflict_log
+	WHERE sub_name = 'st' ORDER BY id DESC LIMIT 1");
+like(st('last_error_context'), qr/committed at \Q$lsn\E/, '(6) the error names its commit LSN');
+ok(st_until('retry_count >= 2'), '(6) it fails again at the retry');
+tgt("SELECT decoderbufs_apply.skip_transaction('st', '$lsn')");
+src("INSERT INTO small VALUES (6, 'after the skip')");
+ok(poll_until($target, 'SELECT count(*) = 1 FROM small WHERE id = 6'), '(6) after skip_transaction() it goes on');
+is(tgt("SELECT count(*) FROM big WHERE batch = $batch"), '0', '(6) nothing of the skipped transaction is applied');
+is(tgt('SELECT sub_skip_lsn IS NULL FROM decoderbufs_apply.subscription'), 't', '(6) the skip is cleared');
 
 is(st('state'), 'streaming', 'the worker streams on');
 done_testing();
