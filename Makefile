@@ -12,13 +12,18 @@
 #                   longer: SOAK_SEEDS=20 seeds (or SOAK_SEED_LIST="17 42"),
 #                   SOAK_SECONDS=120 of writes each, SOAK_RATE=150 tps and
 #                   SOAK_CLIENTS=4 clients per side; ends "N passed, N failed"
+#   make fuzz       install, then fuzz the apply worker's message decoding
+#                   (regress/t/060_fuzz.pl) for longer: FUZZ_SECONDS=600 of
+#                   mutations in rounds of FUZZ_ITERATIONS=20000, seeded by
+#                   FUZZ_SEED (default: the clock; printed); prints the
+#                   inputs passed and failed, then "N passed, N failed"
 #
 # `make check` is what CI runs (.ci/run).
 
 PG_CONFIG ?= pg_config
 SUBDIRS = decoderbufs apply_ext
 
-.PHONY: all install uninstall clean check installcheck demo bench deps soak
+.PHONY: all install uninstall clean check installcheck demo bench deps soak fuzz
 
 all:
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) || exit 1; done
@@ -65,3 +70,14 @@ soak: deps
 	@PG_CONFIG=$(PG_CONFIG) PROVE_TESTS=regress/t/033_twoway_random.pl SKIP_REGRESS=1 \
 		DBUFS_NSEEDS=$(SOAK_SEEDS) DBUFS_SEEDS="$(SOAK_SEED_LIST)" DBUFS_SECONDS=$(SOAK_SECONDS) \
 		DBUFS_RATE=$(SOAK_RATE) DBUFS_CLIENTS=$(SOAK_CLIENTS) regress/run_checks.sh
+
+FUZZ_SECONDS ?= 600
+FUZZ_ITERATIONS ?= 20000
+FUZZ_SEED ?=
+
+fuzz: deps
+	@$(MAKE) install
+	@PG_CONFIG=$(PG_CONFIG) PROVE_TESTS=regress/t/060_fuzz.pl SKIP_REGRESS=1 \
+		DBUFS_FUZZ_SECONDS=$(FUZZ_SECONDS) DBUFS_FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) \
+		DBUFS_FUZZ_SEED=$(FUZZ_SEED) PG_TEST_TIMEOUT_DEFAULT=$$(( $(FUZZ_SECONDS) + 600 )) \
+		regress/run_checks.sh

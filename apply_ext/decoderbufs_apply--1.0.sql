@@ -344,6 +344,22 @@ BEGIN
 END
 $$;
 
+-- Names as spelled in the catalog are at most NAMEDATALEN - 1 bytes: a
+-- longer one would match nothing, silently.
+CREATE FUNCTION @extschema@._check_name_length(arg text, names text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    n text;
+BEGIN
+    FOREACH n IN ARRAY coalesce(names, '{}') LOOP
+        IF octet_length(n) > 63 THEN
+            PERFORM @extschema@._bad_argument(arg, n,
+                'Names are at most 63 bytes long; a longer one matches no table, schema or column.');
+        END IF;
+    END LOOP;
+END
+$$;
+
 -- A list of table patterns as the plugin option wants it: entries joined by
 -- commas.  Each entry is [schema.]table; unquoted parts may use * and ?.
 -- NULL or an empty array gives NULL (no list).
@@ -425,6 +441,7 @@ BEGIN
         PERFORM @extschema@._bad_argument(arg, value,
             'Give a schema-qualified table name such as public.orders or "Sales"."Orders"; wildcards are not allowed.');
     END IF;
+    PERFORM @extschema@._check_name_length(arg, parts);
     RETURN parts;
 END
 $$;
@@ -724,6 +741,7 @@ BEGIN
         PERFORM @extschema@._bad_argument('table_name', table_name,
             'Give a schema-qualified table name such as public.orders or "Sales"."Orders"; wildcards are not allowed.');
     END IF;
+    PERFORM @extschema@._check_name_length('table_name', parts);
     IF conflict_policy IS NULL THEN
         DELETE FROM @extschema@.table_policy p
         WHERE p.sub_id = s.sub_id AND p.schema_name = parts[1] AND p.table_name = parts[2];
@@ -774,6 +792,7 @@ BEGIN
             PERFORM @extschema@._bad_argument('target_table', target_table,
                 'Give the target table as table or schema.table, for example archive.orders or "Sales"."Orders".');
         END IF;
+        PERFORM @extschema@._check_name_length('target_table', target);
         IF cardinality(target) = 1 THEN
             target := ARRAY[NULL, target[1]];
         END IF;
@@ -783,6 +802,11 @@ BEGIN
         PERFORM @extschema@._bad_argument('columns', columns::text,
             'Give at least one column name, as spelled in the catalog (no quotes); NULL replicates every column.');
     END IF;
+    IF columns IS NOT NULL AND cardinality(columns) <> (SELECT count(DISTINCT c) FROM unnest(columns) c) THEN
+        PERFORM @extschema@._bad_argument('columns', columns::text,
+            'Name each column once.');
+    END IF;
+    PERFORM @extschema@._check_name_length('columns', columns);
     IF column_map IS NOT NULL THEN
         IF jsonb_typeof(column_map) <> 'object' THEN
             PERFORM @extschema@._bad_argument('column_map', column_map::text,
@@ -793,7 +817,12 @@ BEGIN
                 PERFORM @extschema@._bad_argument('column_map', column_map::text,
                     'Every key and value must be a non-empty column name string.');
             END IF;
+            PERFORM @extschema@._check_name_length('column_map', ARRAY[k, v #>> '{}']);
         END LOOP;
+        IF (SELECT count(*) <> count(DISTINCT value) FROM jsonb_each_text(column_map)) THEN
+            PERFORM @extschema@._bad_argument('column_map', column_map::text,
+                'Map each source column to a different target column.');
+        END IF;
     END IF;
     IF operations IS NOT NULL AND (cardinality(operations) = 0 OR array_position(operations, NULL) IS NOT NULL
             OR NOT operations <@ ARRAY['insert', 'update', 'delete', 'truncate']) THEN
@@ -836,6 +865,8 @@ BEGIN
         PERFORM @extschema@._bad_argument('target_schema', target_schema,
             'Give the target schema''s name as spelled in the catalog (no quotes), or NULL to remove the mapping.');
     END IF;
+    PERFORM @extschema@._check_name_length('source_schema', ARRAY[source_schema]);
+    PERFORM @extschema@._check_name_length('target_schema', ARRAY[target_schema]);
     DELETE FROM @extschema@.schema_map m
     WHERE m.sub_id = s.sub_id AND m.source_schema = set_schema_mapping.source_schema;
     IF target_schema IS NOT NULL THEN

@@ -27,7 +27,8 @@
 /*
  * Read one identifier starting at *p into a glob pattern: quoted text is
  * escaped so that it matches literally.  An unquoted identifier also ends
- * at a colon when stop_at_colon is set.  Returns NULL at a syntax error.
+ * at a colon when stop_at_colon is set.  Returns NULL at a syntax error
+ * (including a zero-length quoted name).
  */
 static char *
 read_identifier(const char **p, bool stop_at_colon)
@@ -55,6 +56,8 @@ read_identifier(const char **p, bool stop_at_colon)
 			s++;
 		}
 		s++;					/* closing quote */
+		if (buf.len == 0)
+			return NULL;		/* "" names nothing, as in SQL */
 	}
 	else
 	{

@@ -16,7 +16,10 @@
 # CREATE EXTENSION decoderbufs still come from the installed library).
 # DBUFS_SEEDS, DBUFS_NSEEDS, DBUFS_SECONDS, DBUFS_RATE, DBUFS_CLIENTS: the
 # randomized two-way test's knobs (regress/t/033_twoway_random.pl; `make
-# soak` sets them), passed on to the postgres user as root.
+# soak` sets them), passed on to the postgres user as root; so are
+# DBUFS_FUZZ_SEED, DBUFS_FUZZ_ITERATIONS, DBUFS_FUZZ_SECONDS and
+# DBUFS_FUZZ_REPLAY (files readable by the postgres user), the fuzz
+# test's (regress/t/060_fuzz.pl; `make fuzz` sets them).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -40,6 +43,8 @@ if [ "$(id -u)" = 0 ]; then
         DBUFS_SEEDS="${DBUFS_SEEDS:-}" DBUFS_NSEEDS="${DBUFS_NSEEDS:-}" \
         DBUFS_SECONDS="${DBUFS_SECONDS:-}" DBUFS_RATE="${DBUFS_RATE:-}" \
         DBUFS_CLIENTS="${DBUFS_CLIENTS:-}" PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-}" \
+        DBUFS_FUZZ_SEED="${DBUFS_FUZZ_SEED:-}" DBUFS_FUZZ_ITERATIONS="${DBUFS_FUZZ_ITERATIONS:-}" \
+        DBUFS_FUZZ_SECONDS="${DBUFS_FUZZ_SECONDS:-}" DBUFS_FUZZ_REPLAY="${DBUFS_FUZZ_REPLAY:-}" \
         bash "$WORK/regress/run_checks.sh" || rc=$?
     rm -rf "$OUT"
     cp -r "$WORK/regress/output" "$OUT" 2>/dev/null || true

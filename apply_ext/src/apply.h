@@ -32,6 +32,7 @@
  *	tombstone.c		what last_update_wins remembers of deleted rows
  *	sqlapi.c		C parts of the SQL API (slots, wakeups, status)
  *	verify.c		verify(): source and target compared by key ranges and hashes
+ *	fuzz.c			the fuzz harness: messages through the worker, undone
  *
  * Copyright (c) 2026, decoderbufs authors
  *
@@ -440,6 +441,7 @@ typedef struct ApplyRemoteColumn
 	char	   *name;
 	Oid			typid;			/* on the source */
 	int32		typmod;
+	char	   *type_name;		/* format_type() on the source */
 	bool		is_key;
 } ApplyRemoteColumn;
 
@@ -472,6 +474,7 @@ typedef struct ApplyRelation
 
 	/* the local side, rebuilt after local DDL */
 	bool		local_valid;
+	uint32		local_generation;	/* counts the rebuilds */
 	bool		ignored;		/* extension's own tables */
 	Oid			local_relid;
 	ApplyColumnMap *colmap;		/* parallel to columns[] */
@@ -536,6 +539,7 @@ extern void apply_exec_truncate(ApplyContext *actx,
 extern void apply_exec_flush(ApplyContext *actx);
 extern void apply_check_target_privileges(Relation rel, AclMode mode);
 extern void apply_exec_end(ApplyContext *actx);
+extern void apply_exec_forget(void);
 
 /* ---- conflicts (conflict.c) ---- */
 
@@ -630,6 +634,8 @@ extern void apply_context_load(ApplyContext *actx, int32 subid,
 							   MemoryContext cxt);
 extern void apply_worker_session_settings(ApplySubscription *sub);
 extern void apply_worker_stop_copy_helpers(ApplyWorkerSlot *slot);
+extern void apply_worker_harness_feed(ApplyContext *actx, char **bufs,
+									  int *lens, int nbufs);
 
 extern BackgroundWorkerHandle *apply_start_bgworker(const char *function,
 													const char *name,
@@ -649,6 +655,7 @@ extern ApplySpool *apply_spool_take(TransactionId xid);
 extern bool apply_spool_read(ApplySpool *spool, StringInfo buf);
 extern void apply_spool_close(ApplySpool *spool);
 extern bool apply_spool_any_open(void);
+extern void apply_spool_reset(void);
 extern void apply_spool_stats(int *ntxns, uint64 *bytes_open,
 							  uint64 *bytes_total);
 

@@ -102,6 +102,7 @@ typedef struct ExecRel
 
 	/* defaults of local columns the source does not send, ready to run */
 	ExprState **default_states;
+	uint32		default_generation; /* of arel's local side they are for */
 } ExecRel;
 
 static HTAB *exec_rels = NULL;	/* lives in TopTransactionContext */
@@ -400,14 +401,20 @@ fill_defaults(ExecRel *er, ApplyRelation *arel, TupleTableSlot *slot)
 
 	if (arel->ndefaults == 0)
 		return;
-	/* the expressions are prepared once per relation per transaction */
-	if (er->default_states == NULL)
+	/*
+	 * The expressions are prepared once per relation per transaction, and
+	 * again if its local side was rebuilt since (a RELATION message in the
+	 * middle of the transaction may change which columns need defaults).
+	 */
+	if (er->default_states == NULL ||
+		er->default_generation != arel->local_generation)
 	{
 		MemoryContext old = MemoryContextSwitchTo(er->estate->es_query_cxt);
 
 		er->default_states = palloc(sizeof(ExprState *) * arel->ndefaults);
 		for (int i = 0; i < arel->ndefaults; i++)
 			er->default_states[i] = ExecInitExpr(arel->default_exprs[i], NULL);
+		er->default_generation = arel->local_generation;
 		MemoryContextSwitchTo(old);
 	}
 	for (int i = 0; i < arel->ndefaults; i++)
@@ -1088,6 +1095,19 @@ apply_exec_end(ApplyContext *actx)
 	}
 	/* with every relation closed: DDL on them is possible */
 	apply_tombstone_end_of_xact(actx, lww_relids);
+}
+
+/*
+ * Forget the executor states after an abort of the (sub)transaction they
+ * were opened in, which released what they held: for the fuzz harness,
+ * which goes on in the same backend.  Their memory goes with the top-level
+ * transaction.
+ */
+void
+apply_exec_forget(void)
+{
+	exec_rels = NULL;
+	buffered_rel = NULL;
 }
 
 /*

@@ -16,16 +16,24 @@
  * A value the local type does not accept is an error naming the column
  * (through the worker's error context).
  *
+ * Nothing from the source is trusted: text must be valid in the database's
+ * encoding (the source's bytes bypass the client encoding checks), binary
+ * values are taken only for the types the plugin sends so and must be read
+ * to their last byte, and typed values must be in their type's range.
+ *
  *-------------------------------------------------------------------------
  */
 #include "apply.h"
 
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/cash.h"
 #include "utils/date.h"
 #include "utils/geo_decls.h"
 #include "utils/timestamp.h"
+
+#include "dbufs_binary_types.h"
 
 static void
 bad_encoding(ApplyRemoteColumn *rc, const char *field)
@@ -33,8 +41,15 @@ bad_encoding(ApplyRemoteColumn *rc, const char *field)
 	ereport(ERROR,
 			(errcode(ERRCODE_DATATYPE_MISMATCH),
 			 errmsg("unexpected %s value for column \"%s\" of type %s",
-					field, rc->name, format_type_be(rc->typid)),
+					field, rc->name, rc->type_name),
 			 errdetail("The source's plugin does not encode this type that way.")));
+}
+
+/* Text from the source must be valid in the database's encoding, no NUL. */
+static void
+check_text(const char *s, int len)
+{
+	(void) pg_verify_mbstr(GetDatabaseEncoding(), s, len, false);
 }
 
 static Datum
@@ -93,8 +108,16 @@ typed_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc)
 				case CASHOID:
 					return Int64GetDatum(d->datum_int64);
 				case OIDOID:
+					if (d->datum_int64 < 0 || d->datum_int64 > PG_UINT32_MAX)
+						ereport(ERROR,
+								(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+								 errmsg("OID out of range: " INT64_FORMAT, d->datum_int64)));
 					return ObjectIdGetDatum((Oid) d->datum_int64);
 				case TIMEOID:
+					if (d->datum_int64 < 0 || d->datum_int64 > USECS_PER_DAY)
+						ereport(ERROR,
+								(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+								 errmsg("time out of range: " INT64_FORMAT " microseconds", d->datum_int64)));
 					return TimeADTGetDatum(d->datum_int64);
 				case TIMESTAMPOID:
 				case TIMESTAMPTZOID:
@@ -157,11 +180,15 @@ decode_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc,
 	Datum		v;
 
 	if (d->datum_exact != NULL)
+	{
+		check_text(d->datum_exact, strlen(d->datum_exact));
 		return from_text(cm, d->datum_exact);
+	}
 
 	switch (d->datum_case)
 	{
 		case DECODERBUFS__DATUM_MESSAGE__DATUM_DATUM_STRING:
+			check_text(d->datum_string, strlen(d->datum_string));
 			if (cm->same_type && is_text_type(rc->typid))
 				return CStringGetTextDatum(d->datum_string);
 			return from_text(cm, d->datum_string);
@@ -179,6 +206,7 @@ decode_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc,
 				return from_text(cm, OutputFunctionCall(&cm->remote_output_fn, v));
 			}
 			/* the text output of any other type */
+			check_text((char *) d->datum_bytes.data, (int) d->datum_bytes.len);
 			return from_text(cm, pnstrdup((char *) d->datum_bytes.data,
 										  d->datum_bytes.len));
 
@@ -189,15 +217,30 @@ decode_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc,
 				/*
 				 * A built-in type's binary format, read in place by its
 				 * receive function (those of the types sent this way read
-				 * fixed-size fields, no terminated strings).
+				 * fixed-size fields, no terminated strings), to its end.
 				 */
-				if (!cm->has_remote_output || !OidIsValid(cm->remote_recv_fn.fn_oid))
+				if (!dbufs_binary_type(rc->typid) || !cm->has_remote_output ||
+					!OidIsValid(cm->remote_recv_fn.fn_oid))
 					bad_encoding(rc, "binary");
 				buf.data = (char *) d->datum_binary.data;
 				buf.len = buf.maxlen = (int) d->datum_binary.len;
 				buf.cursor = 0;
+
+				/*
+				 * With the local column's typmod, which is valid (the
+				 * source's is not to be trusted, and a receive function
+				 * may not expect a bad one); a value of another type gets
+				 * it from the local input function.
+				 */
 				v = ReceiveFunctionCall(&cm->remote_recv_fn, &buf,
-										cm->remote_recv_ioparam, rc->typmod);
+										cm->remote_recv_ioparam,
+										cm->same_type ? cm->local_typmod : -1);
+				if (buf.cursor != buf.len)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+							 errmsg("incorrect binary data format in the value of column \"%s\" of type %s",
+									rc->name, rc->type_name),
+							 errdetail("%d bytes of %d were read.", buf.cursor, buf.len)));
 			}
 			if (cm->same_type)
 				return v;

@@ -16,7 +16,10 @@
  *
  * A remote column missing locally, or a target table that does not exist,
  * is an ERROR naming it: the worker stops at that transaction, nothing is
- * skipped, and it resumes once the target is fixed.
+ * skipped, and it resumes once the target is fixed.  A description that
+ * cannot be right (names not valid in the database's encoding, a built-in
+ * type OID that is no type, two source columns going to one local column)
+ * is an ERROR too.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +29,7 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "utils/builtins.h"
@@ -54,20 +58,40 @@ relmap_invalidate_cb(Datum arg, Oid relid)
 	}
 }
 
+/*
+ * Start with no relation described.  Called again (by the fuzz harness),
+ * forgets every relation.
+ */
 void
 apply_relmap_init(void)
 {
 	HASHCTL		ctl;
 
-	relmap_cxt = AllocSetContextCreate(TopMemoryContext,
-									   "decoderbufs_apply relation map",
-									   ALLOCSET_DEFAULT_SIZES);
+	if (relmap_cxt != NULL)
+		MemoryContextReset(relmap_cxt);
+	else
+	{
+		relmap_cxt = AllocSetContextCreate(TopMemoryContext,
+										   "decoderbufs_apply relation map",
+										   ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(relmap_invalidate_cb, (Datum) 0);
+	}
 	ctl.keysize = sizeof(uint32);
 	ctl.entrysize = sizeof(ApplyRelation);
 	ctl.hcxt = relmap_cxt;
 	relmap = hash_create("decoderbufs_apply relation map", 128, &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	CacheRegisterRelcacheCallback(relmap_invalidate_cb, (Datum) 0);
+}
+
+/* A name in a RELATION message must be valid in the database's encoding. */
+static void
+check_name(const char *name)
+{
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), name, strlen(name), true))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the source described a relation with a name that is not valid in encoding \"%s\"",
+						GetDatabaseEncodingName())));
 }
 
 /*
@@ -81,6 +105,11 @@ apply_relmap_update(Decoderbufs__RelationInfo *info)
 	bool		found;
 	MemoryContext old;
 
+	check_name(info->schema_name);
+	check_name(info->table_name);
+	for (int i = 0; i < info->n_columns; i++)
+		check_name(info->columns[i]->name);
+
 	rel = hash_search(relmap, &info->relation_oid, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -88,6 +117,7 @@ apply_relmap_update(Decoderbufs__RelationInfo *info)
 										 ALLOCSET_SMALL_SIZES);
 		rel->local_cxt = AllocSetContextCreate(relmap_cxt, "local relation",
 											   ALLOCSET_SMALL_SIZES);
+		rel->local_generation = 0;
 	}
 	else
 		MemoryContextReset(rel->cxt);
@@ -109,6 +139,7 @@ apply_relmap_update(Decoderbufs__RelationInfo *info)
 		rel->columns[i].name = pstrdup(c->name);
 		rel->columns[i].typid = (Oid) c->type_oid;
 		rel->columns[i].typmod = c->typmod;
+		rel->columns[i].type_name = pstrdup(c->type_name);
 		rel->columns[i].is_key = c->is_key;
 		if (c->is_key)
 			rel->key_columns[rel->nkeys++] = i;
@@ -184,7 +215,7 @@ map_column(ApplyRelation *rel, int i, Relation localrel, ApplyTableConfig *tc)
 						get_namespace_name(RelationGetNamespace(localrel)),
 						RelationGetRelationName(localrel), local_name),
 				 errdetail("The source sends column \"%s\" of type %s of table \"%s.%s\".",
-						   rc->name, format_type_with_typemod(rc->typid, rc->typmod),
+						   rc->name, rc->type_name,
 						   rel->schema_name, rel->table_name),
 				 errhint("Add the column to the target table, or map the source column to another one with set_table_options(column_map => ...); the worker retries and resumes at this transaction.")));
 
@@ -204,7 +235,16 @@ map_column(ApplyRelation *rel, int i, Relation localrel, ApplyTableConfig *tc)
 	cm->has_remote_output = is_builtin_type(rc->typid);
 	if (cm->has_remote_output)
 	{
+		char		typtype = get_typtype(rc->typid);
 		bool		isvarlena;
+
+		/* the same on every server: it must exist here, and hold values */
+		if (typtype == '\0' || typtype == TYPTYPE_PSEUDO)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("the source describes column \"%s\" of table \"%s.%s\" with type OID %u, which is no built-in data type",
+							rc->name, rel->schema_name, rel->table_name, rc->typid),
+					 errdetail("The source names the type %s.", rc->type_name)));
 
 		getTypeOutputInfo(rc->typid, &fn, &isvarlena);
 		fmgr_info_cxt(fn, &cm->remote_output_fn, rel->local_cxt);
@@ -212,6 +252,37 @@ map_column(ApplyRelation *rel, int i, Relation localrel, ApplyTableConfig *tc)
 		if (OidIsValid(fn))
 			fmgr_info_cxt(fn, &cm->remote_recv_fn, rel->local_cxt);
 	}
+}
+
+/*
+ * No two source columns may go to one local column: the source describing
+ * a column twice, or a column_map sending two columns to the same one.
+ */
+static void
+check_distinct_targets(ApplyRelation *rel, Relation localrel)
+{
+	int			natts = RelationGetDescr(localrel)->natts;
+	int		   *source = palloc(sizeof(int) * (natts + 1));
+
+	memset(source, -1, sizeof(int) * (natts + 1));
+	for (int i = 0; i < rel->ncolumns; i++)
+	{
+		AttrNumber	a = rel->colmap[i].local_attnum;
+
+		if (a == 0)
+			continue;
+		if (source[a] >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("source columns \"%s\" and \"%s\" of table \"%s.%s\" both go to column \"%s\" of target relation \"%s\"",
+							rel->columns[source[a]].name, rel->columns[i].name,
+							rel->schema_name, rel->table_name,
+							NameStr(TupleDescAttr(RelationGetDescr(localrel), a - 1)->attname),
+							RelationGetRelationName(localrel)),
+					 errhint("Map one of them to another column with set_table_options(column_map => ...), or leave it out with columns => ...; the worker retries and resumes at this transaction.")));
+		source[a] = i;
+	}
+	pfree(source);
 }
 
 /* Defaults of local columns the source does not send. */
@@ -262,6 +333,7 @@ apply_relmap_open_local(ApplyRelation *rel, ApplySubscription *sub)
 		return;
 
 	MemoryContextReset(rel->local_cxt);
+	rel->local_generation++;
 	rel->acl_checked = 0;
 	rel->ignored = (strcmp(rel->schema_name, APPLY_SCHEMA_NAME) == 0);
 	if (rel->ignored)
@@ -301,6 +373,7 @@ apply_relmap_open_local(ApplyRelation *rel, ApplySubscription *sub)
 	rel->colmap = palloc0(sizeof(ApplyColumnMap) * Max(1, rel->ncolumns));
 	for (int i = 0; i < rel->ncolumns; i++)
 		map_column(rel, i, localrel, tc);
+	check_distinct_targets(rel, localrel);
 	collect_defaults(rel, localrel);
 	rel->lookup_index = RelationGetReplicaIndex(localrel);
 	if (!OidIsValid(rel->lookup_index))

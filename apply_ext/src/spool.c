@@ -383,6 +383,21 @@ apply_spool_close(ApplySpool *spool)
 		spool_close(spool);
 }
 
+/* Forget every spool (the fuzz harness starts afresh at each call). */
+void
+apply_spool_reset(void)
+{
+	HASH_SEQ_STATUS status;
+	ApplySpool *spool;
+
+	if (spools == NULL)
+		return;
+	hash_seq_init(&status, spools);
+	while ((spool = hash_seq_search(&status)) != NULL)
+		spool_close(spool);
+	total_bytes = 0;
+}
+
 /* Is any streamed transaction open, i.e. started and not ended? */
 bool
 apply_spool_any_open(void)

@@ -529,6 +529,27 @@ apply_sql_worker_status(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Is a raw parse a single "SELECT WHERE <expression>", and nothing else?
+ */
+static bool
+one_plain_where(List *stmts)
+{
+	SelectStmt *sel;
+
+	if (list_length(stmts) != 1)
+		return false;
+	sel = (SelectStmt *) ((RawStmt *) linitial(stmts))->stmt;
+	return IsA(sel, SelectStmt) && sel->whereClause != NULL &&
+		sel->fromClause == NIL && sel->targetList == NIL &&
+		sel->op == SETOP_NONE && sel->withClause == NULL &&
+		sel->sortClause == NIL && sel->limitCount == NULL &&
+		sel->limitOffset == NULL && sel->lockingClause == NIL &&
+		sel->groupClause == NIL && sel->havingClause == NULL &&
+		sel->windowClause == NIL && sel->distinctClause == NIL &&
+		sel->intoClause == NULL && sel->valuesLists == NIL;
+}
+
+/*
  * _check_row_filter(expr): the expression parses as one SQL expression.
  * Column references are resolved by the source's plugin, which also checks
  * what the expression may call; here we only make sure the text cannot be
@@ -545,39 +566,38 @@ apply_sql_check_row_filter(PG_FUNCTION_ARGS)
 	char	   *parse_error = NULL;
 
 	check_caller();
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT WHERE (%s)", expr);
-	PG_TRY();
-	{
-		stmts = raw_parser(sql.data, RAW_PARSE_DEFAULT);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
 
-		/* a syntax error only: the raw parser holds no resources */
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		parse_error = edata->message;
-		stmts = NIL;
-	}
-	PG_END_TRY();
-
-	ok = list_length(stmts) == 1;
-	if (ok)
+	/*
+	 * The expression must be one on its own, as the plugin's row-filter
+	 * option reads it, and in parentheses, as the initial copy's WHERE
+	 * clause has it: "true) OR (true" or a trailing comment are one only in
+	 * one of the two.
+	 */
+	for (int form = 0; form < 2 && parse_error == NULL; form++)
 	{
-		SelectStmt *sel = (SelectStmt *) ((RawStmt *) linitial(stmts))->stmt;
+		initStringInfo(&sql);
+		appendStringInfo(&sql, form == 0 ? "SELECT WHERE %s" : "SELECT WHERE (%s)", expr);
+		PG_TRY();
+		{
+			stmts = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
 
-		ok = IsA(sel, SelectStmt) && sel->whereClause != NULL &&
-			sel->fromClause == NIL && sel->targetList == NIL &&
-			sel->op == SETOP_NONE && sel->withClause == NULL &&
-			sel->sortClause == NIL && sel->limitCount == NULL &&
-			sel->limitOffset == NULL && sel->lockingClause == NIL &&
-			sel->groupClause == NIL && sel->havingClause == NULL &&
-			sel->windowClause == NIL && sel->distinctClause == NIL &&
-			sel->intoClause == NULL && sel->valuesLists == NIL;
+			/* a syntax error only: the raw parser holds no resources */
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			parse_error = edata->message;
+			stmts = NIL;
+		}
+		PG_END_TRY();
+		if (!one_plain_where(stmts))
+			break;
 	}
+
+	ok = parse_error == NULL && one_plain_where(stmts);
 	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

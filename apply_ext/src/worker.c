@@ -81,6 +81,9 @@ static ApplySpool *stream_spool = NULL;
 static TransactionId stream_xid = InvalidTransactionId;
 static uint64 published_spooled_bytes = 0;
 
+/* Messages come from the fuzz harness (fuzz.c), not from a source. */
+static bool harness_mode = false;
+
 /* Forget the origin's pending progress: nothing may mark a failed txn done. */
 static void
 reset_origin_progress(void)
@@ -191,7 +194,11 @@ send_feedback(PGconn *conn, bool force, bool request_reply)
 	static XLogRecPtr last_sent_flush = InvalidXLogRecPtr;
 	TimestampTz now = GetCurrentTimestamp();
 	bool		have_pending;
-	XLogRecPtr	flush = flushed_position(&have_pending);
+	XLogRecPtr	flush;
+
+	if (harness_mode)
+		return;					/* no source to report to */
+	flush = flushed_position(&have_pending);
 
 	/*
 	 * With nothing pending and no transaction open, everything received is
@@ -311,6 +318,15 @@ commit_remote_txn(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 		actx->sub->skip_lsn = InvalidXLogRecPtr;
 	}
 
+	if (harness_mode)
+	{
+		/* the harness's caller owns the transaction, and undoes it */
+		CommandCounterIncrement();
+		SetUserIdAndSecContext(actx->apply_user, SECURITY_LOCAL_USERID_CHANGE);
+		in_remote_txn = false;
+		actx->skipping = false;
+		return;
+	}
 	if (IsTransactionState())
 	{
 		SetUserIdAndSecContext(actx->worker_user, 0);
@@ -394,10 +410,18 @@ handle_row(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 	{
 		case DECODERBUFS__OP__BEGIN:
 			actx->current_op = "BEGIN";
+			if (in_remote_txn)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("the source sent a BEGIN inside a transaction")));
 			begin_remote_txn(actx, msg);
 			break;
 		case DECODERBUFS__OP__COMMIT:
 			actx->current_op = "COMMIT";
+			if (!in_remote_txn)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("the source sent a COMMIT outside a transaction")));
 			commit_remote_txn(actx, msg);
 			break;
 		case DECODERBUFS__OP__RELATION:
@@ -466,6 +490,8 @@ publish_spool_stats(void)
 	uint64		open_bytes;
 	uint64		total_bytes;
 
+	if (MySlot == NULL)
+		return;					/* the fuzz harness */
 	apply_spool_stats(&ntxns, &open_bytes, &total_bytes);
 	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
 	MySlot->spool_txns = ntxns;
@@ -552,7 +578,7 @@ stream_abort(Decoderbufs__RowMessage *msg)
 	if (!msg->has_transaction_id)
 		stream_protocol_error("a STREAM_ABORT without a transaction id");
 	subxact = msg->has_subxact_id ? msg->subxact_id : msg->transaction_id;
-	if (apply_spool_abort(msg->transaction_id, subxact))
+	if (apply_spool_abort(msg->transaction_id, subxact) && MySlot != NULL)
 	{
 		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
 		MySlot->n_stream_aborted++;
@@ -643,9 +669,12 @@ stream_commit(ApplyContext *actx, PGconn *conn, Decoderbufs__RowMessage *msg)
 	commit_remote_txn(actx, msg);
 	apply_spool_close(spool);
 
-	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
-	MySlot->n_streamed++;
-	LWLockRelease(ApplyShared->lock);
+	if (MySlot != NULL)
+	{
+		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+		MySlot->n_streamed++;
+		LWLockRelease(ApplyShared->lock);
+	}
 	publish_spool_stats();
 }
 
@@ -834,6 +863,69 @@ receive_available(ApplyContext *actx, PGconn *conn)
 		CHECK_FOR_INTERRUPTS();
 	}
 	return got;
+}
+
+/*
+ * The fuzz harness (fuzz.c): run CopyData messages through the worker's own
+ * dispatch, as receive_available() does, in the caller's transaction with
+ * the caller's ApplyContext.  The worker's state starts afresh at each call
+ * (no remote transaction open, no relation described); a COMMIT message
+ * does not commit (the caller undoes everything), nothing is reported to a
+ * source, and an ERROR propagates to the caller.
+ */
+void
+apply_worker_harness_feed(ApplyContext *actx, char **bufs, int *lens,
+						  int nbufs)
+{
+	ErrorContextCallback errcallback;
+	MemoryContext old = CurrentMemoryContext;
+
+	if (ApplyMessageContext == NULL)
+	{
+		ApplyMessageContext = AllocSetContextCreate(TopMemoryContext,
+													"decoderbufs_apply message",
+													ALLOCSET_DEFAULT_SIZES);
+		ApplyRowContext = AllocSetContextCreate(TopMemoryContext,
+												"decoderbufs_apply row",
+												ALLOCSET_DEFAULT_SIZES);
+		RemoteTxnContext = AllocSetContextCreate(TopMemoryContext,
+												 "decoderbufs_apply remote transaction",
+												 ALLOCSET_SMALL_SIZES);
+	}
+	MemoryContextReset(ApplyMessageContext);
+	MemoryContextReset(ApplyRowContext);
+	MemoryContextReset(RemoteTxnContext);
+	in_remote_txn = false;
+	last_received = last_flushed = last_applied = InvalidXLogRecPtr;
+	stream_spool = NULL;
+	stream_xid = InvalidTransactionId;
+	apply_spool_reset();
+	actx->current_op = NULL;
+	actx->current_rel = NULL;
+	actx->current_column = NULL;
+	apply_relmap_init();
+
+	errcallback.callback = apply_error_callback;
+	errcallback.arg = actx;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	harness_mode = true;
+	PG_TRY();
+	{
+		for (int i = 0; i < nbufs; i++)
+		{
+			MemoryContextSwitchTo(ApplyMessageContext);
+			handle_copy_data(actx, NULL, bufs[i], lens[i]);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(ApplyMessageContext);
+		}
+	}
+	PG_FINALLY();
+	{
+		harness_mode = false;
+		error_context_stack = errcallback.previous;
+	}
+	PG_END_TRY();
 }
 
 static bool

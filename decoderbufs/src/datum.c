@@ -42,6 +42,8 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "dbufs_binary_types.h"
+
 /*
  * The encoding of a type, by its exact OID: a domain or array over a typed
  * type is sent as text, as Debezium does.
@@ -102,35 +104,12 @@ dbufs_encoding_for_type(Oid typid)
 
 /*
  * May values of this type go in datum_binary, as their binary send format?
- * Only built-in types whose format is stable across server versions and
- * holds no OIDs (unlike arrays, records and ranges), where it saves text
- * formatting and parsing.
+ * The list is shared with the apply side (common/dbufs_binary_types.h).
  */
 bool
 dbufs_binary_ok_for_type(Oid typid)
 {
-	switch (typid)
-	{
-		case NUMERICOID:
-		case UUIDOID:
-		case INTERVALOID:
-		case TIMETZOID:
-		case INETOID:
-		case CIDROID:
-		case MACADDROID:
-		case MACADDR8OID:
-		case BITOID:
-		case VARBITOID:
-		case LINEOID:
-		case LSEGOID:
-		case BOXOID:
-		case PATHOID:
-		case POLYGONOID:
-		case CIRCLEOID:
-			return true;
-		default:
-			return false;
-	}
+	return dbufs_binary_type(typid);
 }
 
 /* Field numbers of DatumMessage's oneof datum and our extra fields. */

@@ -1,0 +1,306 @@
+# 060_fuzz.pl - the apply worker's message decoding, fuzzed.
+#
+# Messages are captured from a real decoderbufs slot with the worker's own
+# options (templates), then mutated (regress/lib/DbufsFuzz.pm) and fed
+# through the worker's code - unpacking, checks, relation mapping, value
+# decoding, the executor - by the harness function apply_sql_fuzz_messages
+# (apply_ext/src/fuzz.c), which undoes every effect.  The catalogue of
+# well-formed messages with impossible content (unknown type OIDs, wrong
+# column counts, NULL keys, values out of range, invalid UTF-8, operations
+# out of order) runs whole; then random mutations of every template.
+#
+# Every iteration must end in success or an ERROR with a proper SQLSTATE:
+# never a crash (the postmaster must not have restarted a backend), never
+# an internal error (XX000: an elog() that input reached, or a "cache
+# lookup failed").  Afterwards the target tables hold what they held.
+#
+# Knobs (make fuzz sets them): DBUFS_FUZZ_SEED (default: from the clock,
+# printed), DBUFS_FUZZ_ITERATIONS random mutations (default 5000),
+# DBUFS_FUZZ_SECONDS (keep mutating for that long, in rounds of
+# DBUFS_FUZZ_ITERATIONS), DBUFS_FUZZ_REPLAY (files of failing inputs to run
+# again instead).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use MIME::Base64;
+use Time::HiRes ();
+use DbufsTest;
+use DbufsFuzz;
+
+my $seed = $ENV{DBUFS_FUZZ_SEED} || (time() % 1000000);
+my $iterations = $ENV{DBUFS_FUZZ_ITERATIONS} || 5000;
+my $seconds = $ENV{DBUFS_FUZZ_SECONDS} || 0;
+note "fuzz seed $seed (DBUFS_FUZZ_SEED=$seed repeats this run)";
+diag "fuzz seed $seed";
+srand($seed);
+
+my $node = new_node('fuzz', apply => 1,
+	conf => [ 'log_min_messages = warning', 'log_min_error_statement = panic' ]);
+$node->safe_psql('postgres', q{
+CREATE EXTENSION decoderbufs_apply;
+CREATE FUNCTION fuzz_messages(integer, bytea[]) RETURNS text
+    LANGUAGE C AS 'decoderbufs_apply', 'apply_sql_fuzz_messages';
+CREATE TYPE public.fz_mood AS ENUM ('sad', 'ok', 'happy');
+CREATE DOMAIN public.fz_pos AS int CHECK (VALUE > 0);
+CREATE SCHEMA fz_src;
+CREATE SCHEMA fz_tgt;
+CREATE TABLE fz_src.narrow (k int PRIMARY KEY, v text NOT NULL, d date, n numeric);
+CREATE TABLE fz_tgt.narrow (k int PRIMARY KEY, v text NOT NULL, d date DEFAULT '2000-01-01',
+    n numeric DEFAULT 42);
+CREATE TABLE fz_tgt.narrow2 (k int PRIMARY KEY, w text NOT NULL, d date, n numeric(10,2));
+CREATE TABLE fz_src.wide (k bigint PRIMARY KEY, i2 smallint, i4 int, f4 real, f8 float8,
+    b bool, t text, vc varchar(8), c char(3), ba bytea, d date, tm time, tz timetz,
+    ts timestamp, tstz timestamptz, iv interval, u uuid, j json, jb jsonb, ip inet,
+    pt point, arr int[], m money, o oid, bt bit(4), mood public.fz_mood,
+    pos public.fz_pos, big text);
+ALTER TABLE fz_src.wide ALTER COLUMN big SET STORAGE EXTERNAL;
+CREATE TABLE fz_tgt.wide (LIKE fz_src.wide INCLUDING ALL,
+    extra int NOT NULL DEFAULT 7, g bigint GENERATED ALWAYS AS (k * 2) STORED);
+CREATE TABLE fz_src.nokey (a int, b text);
+CREATE TABLE fz_tgt.nokey (a int, b text);
+CREATE TABLE fz_src.full (name text NOT NULL, qty int);
+ALTER TABLE fz_src.full REPLICA IDENTITY FULL;
+CREATE TABLE fz_tgt.full (name text PRIMARY KEY, qty int CHECK (qty >= 0));
+INSERT INTO fz_tgt.narrow SELECT g, 'old ' || g, NULL, g FROM generate_series(1000, 1004) g;
+INSERT INTO fz_tgt.narrow2 SELECT g, 'old ' || g, NULL, g FROM generate_series(1000, 1004) g;
+INSERT INTO fz_tgt.wide (k, t) VALUES (1000, 'old');
+INSERT INTO fz_tgt.full VALUES ('old', 1);
+});
+
+# Three subscriptions that never run (disabled, no slot) - the harness
+# loads them as their worker would: each conflict policy, mapped schemas,
+# one with a renaming table option.
+my %sub;
+for my $p ([ 'fz_fail', 'fail' ], [ 'fz_over', 'overwrite' ], [ 'fz_lww', 'last_update_wins' ])
+{
+	my ($name, $policy) = @$p;
+	$sub{$name} = $node->safe_psql('postgres', qq{
+		SELECT decoderbufs_apply.create_subscription('$name', 'host=source.invalid dbname=app',
+		    create_slot => false, enabled => false, precheck => false,
+		    conflict_policy => '$policy')});
+	$node->safe_psql('postgres',
+		"SELECT decoderbufs_apply.set_schema_mapping('$name', 'fz_src', 'fz_tgt')");
+}
+$node->safe_psql('postgres', q{
+	SELECT decoderbufs_apply.set_table_options('fz_over', 'fz_src.narrow',
+	    target_table => 'fz_tgt.narrow2', column_map => '{"v": "w"}')});
+my @subs = map { $sub{$_} } sort keys %sub;
+
+# ---- templates: real traffic, with the worker's plugin options ----
+
+$node->safe_psql('postgres',
+	"SELECT pg_create_logical_replication_slot('fz_slot', 'decoderbufs')");
+
+sub capture
+{
+	my ($sql) = @_;
+	$node->safe_psql('postgres', $sql);
+	my $out = $node->safe_psql('postgres', q{
+		SELECT lsn, translate(encode(data, 'base64'), E'\n', '') FROM pg_logical_slot_get_binary_changes('fz_slot', NULL, NULL,
+		    'proto-version', '1', 'compact', 'true', 'batch-size', '65536',
+		    'only-local', 'true', 'exclude-tables', 'decoderbufs_apply.*')});
+	my @stream;
+	for my $line (split /\n/, $out)
+	{
+		my ($lsn, $b64) = split /\|/, $line, 2;
+		my ($hi, $lo) = split m{/}, $lsn;
+		push @stream, copydata(decode_base64($b64), hex($hi) * 2**32 + hex($lo));
+	}
+	return \@stream;
+}
+
+my %tpl;
+$tpl{narrow} = capture(q{
+	BEGIN;
+	INSERT INTO fz_src.narrow VALUES (1, 'one', '2020-01-01', 1.5), (2, 'two', NULL, NULL);
+	COMMIT;
+	UPDATE fz_src.narrow SET v = 'uno', n = 2.5 WHERE k = 1;
+	UPDATE fz_src.narrow SET k = 3 WHERE k = 2;
+	DELETE FROM fz_src.narrow WHERE k = 1;
+});
+$tpl{wide} = capture(q{
+	INSERT INTO fz_src.wide VALUES (1, -32768, 2147483647, 'NaN', '-Infinity', true,
+	    E'h\u00e9llo', 'abc', 'xy', '\x00ff', 'infinity', '24:00', '12:00+05:30',
+	    '2000-01-01 00:00', '-infinity', '1 year 2 mons -3 days 04:05:06.789', gen_random_uuid(),
+	    '{"a": [1, 2]}', '{"b": null}', '10.0.0.1/8', '(1.5,-2)', '{1,NULL,3}', '12.34',
+	    4294967295, B'1010', 'happy', 5, repeat('0123456789abcdef', 160));
+	INSERT INTO fz_src.wide (k) VALUES (2);
+	UPDATE fz_src.wide SET i4 = 7, mood = 'sad' WHERE k = 1;
+	DELETE FROM fz_src.wide WHERE k = 2;
+});
+$tpl{other} = capture(q{
+	BEGIN;
+	INSERT INTO fz_src.nokey VALUES (1, 'a'), (NULL, NULL);
+	INSERT INTO fz_src.full VALUES ('x', 1), ('y', 2);
+	UPDATE fz_src.full SET qty = 3 WHERE name = 'x';
+	DELETE FROM fz_src.full WHERE name = 'y';
+	SELECT pg_logical_emit_message(true, 'fz', 'transactional');
+	COMMIT;
+	SELECT pg_logical_emit_message(false, 'decoderbufs_apply_heartbeat', 'not a heartbeat');
+	TRUNCATE fz_src.nokey;
+});
+for my $name (sort keys %tpl)
+{
+	PostgreSQL::Test::Utils::append_to_file("$PostgreSQL::Test::Utils::tmp_check/fuzz_template_$name.b64",
+		join('', map { encode_base64($_, '') . "\n" } @{ $tpl{$name} }));
+	ok(@{ $tpl{$name} } > 0, "template $name: " . scalar(@{ $tpl{$name} }) . ' messages captured');
+}
+
+# ---- the harness ----
+
+my $tapdir = $PostgreSQL::Test::Utils::tmp_check;
+my %outcomes;
+my ($passed, $failed) = (0, 0);
+my @failures;
+
+sub sql_array
+{
+	my ($stream) = @_;
+	return "ARRAY[" . join(',', map { "decode('" . encode_base64($_, '') . "','base64')" } @$stream)
+	  . "]::bytea[]";
+}
+
+# Run [name, sub_id, stream] cases; returns their results in order (undef
+# for NULL).  A case with no result (the backend died) or an internal error
+# is a failure, kept with its input.
+sub run_cases
+{
+	my ($cases) = @_;
+	my @results;
+	for (my $start = 0; $start < @$cases; $start += 200)
+	{
+		my $end = $start + 199 < $#$cases ? $start + 199 : $#$cases;
+		my $script = '';
+		for my $i ($start .. $end)
+		{
+			my ($name, $subid, $stream) = @{ $cases->[$i] };
+			$script .= "SELECT 'R$i|' || coalesce(fuzz_messages($subid, " . sql_array($stream)
+			  . "), '(ok)');\n";
+		}
+		my ($stdout, $stderr) = ('', '');
+		$node->psql('postgres', $script, stdout => \$stdout, stderr => \$stderr,
+			on_error_stop => 0);
+		my %got;
+		for my $line (split /\n/, $stdout)
+		{
+			$got{$1} = $2 if $line =~ /^R(\d+)\|(.*)$/s;
+		}
+		# after a crash, wait for the server to be back before going on
+		$node->poll_query_until('postgres', 'SELECT 1', '1')
+		  if grep { !defined $got{$_} } $start .. $end;
+		for my $i ($start .. $end)
+		{
+			my $r = $got{$i};
+			push @results, $r;
+			my ($state) = defined $r ? ($r =~ /^(\(ok\)|[0-9A-Z]{5})/) : ('(no result)');
+			$state //= '(unparsed)';
+			$outcomes{$state}++;
+			if (!defined $r || $state eq 'XX000' || $state eq '(unparsed)')
+			{
+				$failed++;
+				my $file = "$tapdir/fuzz_failure_" . scalar(@failures) . '.sql';
+				PostgreSQL::Test::Utils::append_to_file($file,
+					"-- seed $seed, case $i: $cases->[$i][0]\n-- result: "
+					  . ($r // "none: $stderr") . "\nSELECT fuzz_messages($cases->[$i][1], "
+					  . sql_array($cases->[$i][2]) . ");\n");
+				push @failures, "$cases->[$i][0]: " . ($r // 'no result') . " ($file)";
+			}
+			else { $passed++; }
+		}
+	}
+	return \@results;
+}
+
+# DBUFS_FUZZ_REPLAY="file ...": run failing inputs again (the files
+# 060_fuzz writes, fuzz_failure_*.sql), on a server set up as above.
+if ($ENV{DBUFS_FUZZ_REPLAY})
+{
+	for my $file (split ' ', $ENV{DBUFS_FUZZ_REPLAY})
+	{
+		my ($call) = grep { /^SELECT fuzz_messages/ } split /\n/, slurp_file($file);
+		my ($ret, $out, $err) = $node->psql('postgres', $call);
+		note "$file: " . ($ret == 0 ? ($out eq '' ? '(ok)' : $out) : "psql failed: $err");
+		ok($ret == 0 && $out !~ /^XX000/, "replay of $file");
+	}
+	done_testing();
+	exit 0;
+}
+
+# The templates apply cleanly (positive controls); applied twice, the
+# second time conflicts: the harness reaches the executor.
+my $base = run_cases([ map { [ "template $_", $sub{fz_fail}, $tpl{$_} ] } sort keys %tpl ]);
+is_deeply($base, [ ('(ok)') x scalar(keys %tpl) ], 'every template applies under every check');
+my $twice = run_cases([
+	[ 'narrow twice, fail', $sub{fz_fail}, [ @{ $tpl{narrow} }, @{ $tpl{narrow} } ] ],
+	[ 'narrow twice, overwrite', $sub{fz_over}, [ @{ $tpl{narrow} }, @{ $tpl{narrow} } ] ],
+	[ 'narrow twice, last_update_wins', $sub{fz_lww}, [ @{ $tpl{narrow} }, @{ $tpl{narrow} } ] ],
+]);
+like($twice->[0], qr/^23505: conflict detected on relation "fz_tgt.narrow": conflict=update_exists/,
+	'applied twice under fail: the conflict stops it');
+is($twice->[1], '(ok)', 'applied twice under overwrite');
+is($twice->[2], '(ok)', 'applied twice under last_update_wins');
+
+# The catalogue of impossible content, against each policy in turn, and
+# truncation at every length of the shortest message.
+my @catalogue;
+my $k = 0;
+for my $tname ('narrow', 'wide', 'other')
+{
+	for my $case (@{ impossible($tpl{$tname}) })
+	{
+		push @catalogue, [ "$tname: $case->[0]", $subs[ $k++ % @subs ], $case->[1] ];
+	}
+}
+push @catalogue, map { [ 'truncated narrow', $sub{fz_fail}, $_ ] } @{ truncations($tpl{narrow}) };
+my $t0 = Time::HiRes::time();
+my $cat_results = run_cases(\@catalogue);
+# what each case ended in, for the reader (tmp_check/fuzz_catalogue.txt)
+PostgreSQL::Test::Utils::append_to_file("$tapdir/fuzz_catalogue.txt",
+	join('', map { "$catalogue[$_][0]: " . ($cat_results->[$_] // 'no result') . "\n" } 0 .. $#catalogue));
+note sprintf('catalogue: %d cases in %.1f s', scalar(@catalogue), Time::HiRes::time() - $t0);
+
+# Random mutations: one to three at a time, of one template or of two run
+# one after the other.
+my @names = sort keys %tpl;
+my $deadline = time() + $seconds;
+my $rounds = 0;
+do
+{
+	my @cases;
+	for my $i (1 .. $iterations)
+	{
+		my $stream = $tpl{ $names[ int(rand(@names)) ] };
+		$stream = [ @$stream, @{ $tpl{ $names[ int(rand(@names)) ] } } ] if rand() < 0.1;
+		$stream = mutate_stream($stream) for 1 .. 1 + int(rand(3));
+		push @cases, [ "round $rounds mutation $i", $subs[ int(rand(@subs)) ], $stream ];
+	}
+	$t0 = Time::HiRes::time();
+	run_cases(\@cases);
+	note sprintf('round %d: %d mutations in %.1f s', $rounds, $iterations, Time::HiRes::time() - $t0);
+	$rounds++;
+} while (time() < $deadline);
+
+note "outcomes: " . join(', ', map { "$_ $outcomes{$_}" } sort keys %outcomes);
+diag "fuzz: $passed passed, $failed failed (seed $seed)";
+diag "failed: $_" for @failures[ 0 .. ($#failures < 19 ? $#failures : 19) ];
+is($failed, 0, 'every input ended in success or a proper ERROR');
+ok($outcomes{'(ok)'} && keys(%outcomes) > 3, 'the inputs reached both success and several errors');
+
+# The server never restarted a backend, and the tables are as they were.
+is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is up');
+my $log = slurp_file($node->logfile);
+unlike($log, qr/terminated by signal|was terminated by|server process .* exited with exit code [^01]/,
+	'no backend crashed');
+is($node->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM fz_tgt.narrow) || ' ' || (SELECT count(*) FROM fz_tgt.narrow2)
+	    || ' ' || (SELECT count(*) FROM fz_tgt.wide) || ' ' || (SELECT count(*) FROM fz_tgt.full)
+	    || ' ' || (SELECT count(*) FROM fz_tgt.nokey)
+	    || ' ' || (SELECT string_agg(k || ':' || v, ',' ORDER BY k) FROM fz_tgt.narrow)
+	    || ' ' || (SELECT count(*) FROM decoderbufs_apply.conflict_log)
+	    || ' ' || (SELECT count(*) FROM decoderbufs_apply.tombstone)}),
+	'5 5 1 1 0 1000:old 1000,1001:old 1001,1002:old 1002,1003:old 1003,1004:old 1004 0 0',
+	'the target tables, the conflict log and the tombstones are as they were');
+
+done_testing();
