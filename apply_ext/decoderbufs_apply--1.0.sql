@@ -58,7 +58,10 @@ CREATE TABLE @extschema@.subscription (
     sub_error_class     text CHECK (sub_error_class IN ('connection', 'apply')),
     sub_last_error      text,
     sub_last_error_hint text,
-    sub_last_error_context text
+    sub_last_error_context text,
+    -- receive big transactions while they are in progress (spooled until
+    -- their commit) instead of after it
+    sub_streaming       boolean NOT NULL DEFAULT true
 );
 COMMENT ON TABLE @extschema@.subscription IS
 'decoderbufs_apply subscriptions; holds connection strings, so only superusers and decoderbufs_apply_admin may read it';
@@ -285,7 +288,10 @@ CREATE FUNCTION @extschema@._worker_status(
     OUT copy_current_table text, OUT copy_rate float8,
     OUT heartbeat_source_time timestamptz, OUT heartbeat_receive_time timestamptz,
     OUT heartbeat_expected_time timestamptz, OUT heartbeat_error text,
-    OUT last_error_class text, OUT retry_until timestamptz)
+    OUT last_error_class text, OUT retry_until timestamptz,
+    OUT streamed_transactions bigint, OUT streamed_aborts bigint,
+    OUT spooled_bytes bigint, OUT spool_transactions integer,
+    OUT spool_bytes bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'apply_sql_worker_status' LANGUAGE C;
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
@@ -609,7 +615,8 @@ CREATE FUNCTION @extschema@.create_subscription(
     precheck boolean DEFAULT true,
     disable_on_error boolean DEFAULT false,
     retry_connection_timeout integer DEFAULT NULL,
-    retry_apply_timeout integer DEFAULT NULL)
+    retry_apply_timeout integer DEFAULT NULL,
+    streaming boolean DEFAULT true)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -650,6 +657,7 @@ BEGIN
     PERFORM @extschema@._check_bool('disable_on_error', disable_on_error);
     PERFORM @extschema@._check_retry_timeout('retry_connection_timeout', retry_connection_timeout);
     PERFORM @extschema@._check_retry_timeout('retry_apply_timeout', retry_apply_timeout);
+    PERFORM @extschema@._check_bool('streaming', streaming);
     IF EXISTS (SELECT FROM @extschema@.subscription s WHERE s.sub_name = name) THEN
         RAISE EXCEPTION 'decoderbufs_apply subscription "%" already exists', name
             USING ERRCODE = 'duplicate_object',
@@ -676,7 +684,8 @@ BEGIN
          sub_origin_name, sub_conflict_policy, sub_only_local, sub_replica_role,
          sub_include_tables, sub_include_schemas, sub_exclude_tables,
          sub_copy_data, sub_existing_data, sub_copy_parallelism, sub_sequences,
-         sub_disable_on_error, sub_retry_connection_timeout, sub_retry_apply_timeout)
+         sub_disable_on_error, sub_retry_connection_timeout, sub_retry_apply_timeout,
+         sub_streaming)
     VALUES (id, name, current_user::regrole, enabled, conninfo, slot,
             -- origins are cluster-wide and ids per database: both name it
             'decoderbufs_apply_' || (SELECT d.oid FROM pg_catalog.pg_database d
@@ -684,7 +693,8 @@ BEGIN
             conflict_policy, only_local, replica_role,
             include_list, schema_list, exclude_list,
             copy_data, existing_data, copy_parallelism, sequence_list,
-            disable_on_error, retry_connection_timeout, retry_apply_timeout);
+            disable_on_error, retry_connection_timeout, retry_apply_timeout,
+            streaming);
     PERFORM @extschema@._wakeup(id, false);
     RETURN id;
 END
@@ -704,7 +714,8 @@ CREATE FUNCTION @extschema@.alter_subscription(
     sequences text[] DEFAULT NULL,
     disable_on_error boolean DEFAULT NULL,
     retry_connection_timeout integer DEFAULT NULL,
-    retry_apply_timeout integer DEFAULT NULL)
+    retry_apply_timeout integer DEFAULT NULL,
+    streaming boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -751,6 +762,7 @@ BEGIN
         PERFORM @extschema@._check_retry_timeout('retry_apply_timeout', retry_apply_timeout);
         s.sub_retry_apply_timeout := retry_apply_timeout;
     END IF;
+    s.sub_streaming := coalesce(streaming, s.sub_streaming);
     UPDATE @extschema@.subscription SET
         sub_conninfo = s.sub_conninfo,
         sub_conflict_policy = s.sub_conflict_policy,
@@ -764,7 +776,8 @@ BEGIN
         sub_sequences = s.sub_sequences,
         sub_disable_on_error = s.sub_disable_on_error,
         sub_retry_connection_timeout = s.sub_retry_connection_timeout,
-        sub_retry_apply_timeout = s.sub_retry_apply_timeout
+        sub_retry_apply_timeout = s.sub_retry_apply_timeout,
+        sub_streaming = s.sub_streaming
     WHERE sub_id = s.sub_id;
     PERFORM @extschema@._resume(s.sub_id);
 END
@@ -1176,15 +1189,15 @@ GRANT EXECUTE ON FUNCTION @extschema@._verify(integer, text[], text[], integer),
     @extschema@.verify(text, text, integer), @extschema@.verify_all(text, integer)
     TO decoderbufs_apply_admin;
 
-COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer) IS
+COMMENT ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer, boolean) IS
 'Create a subscription to a source server''s decoderbufs slot';
 COMMENT ON FUNCTION @extschema@.skip_transaction(text, pg_lsn) IS
 'Step over one failing remote transaction, named by its commit LSN';
 COMMENT ON FUNCTION @extschema@.precheck(text, text[], text[], text[], boolean, text, text) IS
 'Check what a subscription needs on the source and the target: one row per check, with a hint for each problem';
 
-REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean, integer, integer),
+REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer, boolean),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean, integer, integer, boolean),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
@@ -1192,8 +1205,8 @@ REVOKE ALL ON FUNCTION @extschema@.create_subscription(text, text, text, boolean
     @extschema@.drop_subscription(text, boolean), @extschema@.skip_transaction(text, pg_lsn),
     @extschema@.precheck(text, text[], text[], text[], boolean, text, text)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer),
-    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean, integer, integer),
+GRANT EXECUTE ON FUNCTION @extschema@.create_subscription(text, text, text, boolean, text, boolean, text[], text[], boolean, boolean, text[], boolean, text, integer, text[], boolean, boolean, integer, integer, boolean),
+    @extschema@.alter_subscription(text, text, text, boolean, text[], text[], boolean, text[], text, integer, text[], boolean, integer, integer, boolean),
     @extschema@.set_table_policy(text, text, text),
     @extschema@.set_table_options(text, text, text, text[], jsonb, text[], text),
     @extschema@.set_schema_mapping(text, text, text), @extschema@.resync_table(text, text),
@@ -1262,7 +1275,13 @@ SELECT s.sub_name AS subscription,
        s.sub_slot_name AS slot_name,
        s.sub_conflict_policy AS conflict_policy,
        s.sub_only_local AS only_local,
-       s.sub_disable_on_error AS disable_on_error
+       s.sub_disable_on_error AS disable_on_error,
+       s.sub_streaming AS streaming,
+       w.streamed_transactions,
+       w.streamed_aborts,
+       w.spooled_bytes,
+       w.spool_transactions,
+       w.spool_bytes
 FROM @extschema@.subscription s
 LEFT JOIN @extschema@._worker_status() w ON w.sub_id = s.sub_id
 LEFT JOIN LATERAL (

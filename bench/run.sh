@@ -26,21 +26,29 @@
 #    copy_parallelism 2), native logical replication (copy_data, default
 #    max_sync_workers_per_subscription = 2) and pglogical
 #    (synchronize_data), interleaved: rows/s and MB/s, ratios, targets.
+# 6. stream_bench.sh: ONE big transaction (STREAM_ROWS: 1,000,000 and
+#    10,000,000 rows) replicated while in progress, native logical
+#    replication with streaming = on against decoderbufs_apply with
+#    streaming: time from the source's commit to the rows applied, total
+#    time, when the first bytes reach the target, peak memory of the
+#    source's walsender and the target's worker, bytes spooled.
 #
 # Results in bench/results/ (gitignored): decode_raw.csv (one line per
 # measurement), decode_report.md (medians, ratios against Debezium and
 # pgoutput of the same run, targets), decode_summary.md (min/median/max),
 # memory.md, apply_report.md, apply_memory.md, copy_raw.csv and
-# copy_report.md, and a log per run.
+# copy_report.md, stream_raw.csv and stream_report.md, and a log per run.
 #
 # Env knobs: RUNS (3), N_INS (400000), N_UPD_BASE (400000; updates N/2 and
 # deletes N/4 rows per identity), MODES ("sql stream nullrecv"), PHASES,
 # MEM_ROWS (1000000), SKIP_DECODE=1, SKIP_MEMORY=1, SKIP_APPLY=1,
 # SKIP_COPY=1, APPLY_ENGINES ("native pglogical ext"), COPY_ENGINES (the
 # same), N_COPY (2000000 rows for the copy test), N_TABLES (4),
-# COPY_PARALLELISM (2), PLUGIN_SO (the .so to test), QUICK=1 (RUNS=1, 100k
-# inserts, 40k update base, 100k-row memory test, 200k-row copy test: a
-# smoke run of a few minutes).
+# COPY_PARALLELISM (2), SKIP_STREAM=1, STREAM_ROWS ("1000000 10000000"),
+# STREAM_ENGINES ("native ext"), PLUGIN_SO (the .so to test), QUICK=1
+# (RUNS=1, 100k inserts, 40k update base, 100k-row memory test, 200k-row
+# copy test, one 1,000,000-row streamed transaction: a smoke run of a few
+# minutes).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -48,6 +56,8 @@ export PGBIN=${PGBIN:-$("${PG_CONFIG:-pg_config}" --bindir)}
 
 if [ "${QUICK:-0}" = 1 ]; then
     : "${RUNS:=1}" "${N_INS:=100000}" "${N_UPD_BASE:=40000}" "${MEM_ROWS:=100000}"
+    : "${STREAM_ROWS:=1000000}"
+    export STREAM_ROWS
 fi
 export RUNS=${RUNS:-3}
 export N_INS=${N_INS:-400000}
@@ -125,12 +135,19 @@ if [ "${SKIP_COPY:-0}" != 1 ]; then
         "$HERE/copy_bench.sh" || copy_status=$?
 fi
 
+# 6. stream_bench.sh: one big transaction streamed while in progress.
+if [ "${SKIP_STREAM:-0}" != 1 ]; then
+    RUN_ID=stream-$(date +%Y%m%dT%H%M%S) "$HERE/stream_bench.sh" >/dev/null \
+        || echo "stream_bench.sh failed"
+fi
+
 echo
 [ -f "$RESULTS_DIR/decode_report.md" ] && cat "$RESULTS_DIR/decode_report.md"
 [ -f "$RESULTS_DIR/memory.md" ] && cat "$RESULTS_DIR/memory.md"
 [ -f "$RESULTS_DIR/apply_report.md" ] && cat "$RESULTS_DIR/apply_report.md"
 [ -f "$RESULTS_DIR/apply_memory.md" ] && cat "$RESULTS_DIR/apply_memory.md"
 [ "${SKIP_COPY:-0}" != 1 ] && [ -f "$RESULTS_DIR/copy_report.md" ] && cat "$RESULTS_DIR/copy_report.md"
+[ "${SKIP_STREAM:-0}" != 1 ] && [ -f "$RESULTS_DIR/stream_report.md" ] && cat "$RESULTS_DIR/stream_report.md"
 echo "bench/run.sh: $(( $(date +%s) - t0 )) s; results in $RESULTS_DIR"
 if [ "$copy_status" != 0 ]; then
     echo "bench/run.sh: copy_bench.sh FAILED (exit $copy_status): a copy lost or added rows, or the script broke; see its log in $RESULTS_DIR" >&2

@@ -220,6 +220,16 @@ SELECT * FROM api_retry;
 ROLLBACK;
 SELECT decoderbufs_apply.drop_subscription('api_retry', drop_slot => false);
 DROP VIEW api_retry;
+-- streaming: on unless turned off; NULL is refused at creation, means
+-- "unchanged" to alter_subscription
+SELECT sub_name, sub_streaming FROM decoderbufs_apply.subscription ORDER BY sub_name COLLATE "C";
+SELECT decoderbufs_apply.create_subscription('api_nostream', 'dbname=app',
+    create_slot => false, enabled => false, streaming => NULL);
+SELECT decoderbufs_apply.alter_subscription('api_sub', streaming => false);
+SELECT decoderbufs_apply.alter_subscription('api_sub');
+SELECT streaming FROM decoderbufs_apply.subscription_status WHERE subscription = 'api_sub';
+SELECT decoderbufs_apply.alter_subscription('api_sub', streaming => true);
+SELECT streaming FROM decoderbufs_apply.subscription_status WHERE subscription = 'api_sub';
 
 ------------------------------------------------------------------------
 -- set_table_policy: a schema-qualified table; NULL policy removes it

@@ -76,7 +76,7 @@ FROM (VALUES
     (NULL, 'existing_data => ''KEEP'''), (NULL, 'copy_parallelism => 0'),
     (NULL, 'copy_parallelism => 9'), (NULL, 'copy_parallelism => -1'),
     (NULL, 'sequences => ARRAY[''a.b.c'']'), (NULL, 'sequences => ARRAY[NULL]::text[]'),
-    (NULL, 'precheck => NULL')) a(first, arg);
+    (NULL, 'precheck => NULL'), (NULL, 'streaming => NULL')) a(first, arg);
 
 INSERT INTO ba_call (call)
 VALUES ('decoderbufs_apply.create_subscription(''ba_new'', ''dbname=app'', create_slot => NULL, enabled => false)'),

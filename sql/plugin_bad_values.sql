@@ -42,7 +42,7 @@ SELECT o, v
 FROM unnest(ARRAY['debug-mode', 'compact', 'only-local', 'include-lsn', 'include-xid64',
                   'include-origin', 'include-names', 'include-key-flags', 'include-type-info',
                   'exact-values', 'binary-values', 'include-truncate', 'include-messages',
-                  'skip-empty-xacts']) WITH ORDINALITY o(o, i),
+                  'skip-empty-xacts', 'stream-changes']) WITH ORDINALITY o(o, i),
      unnest(ARRAY[NULL, '', 'maybe', '2', ' on', 'on ', 'tru', E'\x01']) WITH ORDINALITY v(v, j)
 ORDER BY i, j;
 
@@ -118,7 +118,7 @@ FROM (VALUES ('debug-mode', 'on'), ('proto-version', '1'), ('compact', 'on'),
              ('include-origin', 'on'), ('include-names', 'on'), ('include-key-flags', 'on'),
              ('include-type-info', 'on'), ('exact-values', 'on'), ('binary-values', 'on'),
              ('include-truncate', 'on'), ('include-messages', 'on'),
-             ('skip-empty-xacts', 'on')) x(o, v);
+             ('skip-empty-xacts', 'on'), ('stream-changes', 'on')) x(o, v);
 
 -- A NULL option name is refused before the plugin sees it; an odd number
 -- of arguments too.

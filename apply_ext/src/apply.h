@@ -23,6 +23,7 @@
  *	sequences.c		sequence values follow the source
  *	precheck.c		checks of a source and target before subscribing
  *	worker.c		the apply worker: main loop, transactions, progress
+ *	spool.c			streamed transactions kept in temporary files until they end
  *	decode.c		RowMessage values to Datums
  *	relmap.c		remote relations to local ones, column mapping
  *	apply_exec.c	executor-level insert, update, delete, truncate
@@ -228,6 +229,14 @@ typedef struct ApplyWorkerSlot
 	XLogRecPtr	verify_lsn;		/* apply nothing committed at or after it */
 	XLogRecPtr	verify_paused_lsn;	/* the barrier the worker waits at, or 0 */
 	bool		verify_gave_up; /* the worker waited too long and went on */
+
+	/* streamed transactions (worker.c, spool.c) */
+	uint64		n_streamed;		/* streamed transactions applied */
+	uint64		n_stream_aborted;	/* streamed transactions the source
+									 * aborted */
+	uint64		spooled_bytes;	/* written to spool files, in all */
+	int			spool_txns;		/* transactions being spooled now */
+	uint64		spool_bytes;	/* in their spool files */
 } ApplyWorkerSlot;
 
 /* A database whose manager the launcher keeps running. */
@@ -301,6 +310,8 @@ typedef struct ApplySubscription
 	List	   *table_configs;	/* of ApplyTableConfig */
 	List	   *schema_maps;	/* of ApplySchemaMap */
 	List	   *table_syncs;	/* of ApplyTableSync */
+	bool		streaming;		/* receive big transactions while in
+								 * progress */
 } ApplySubscription;
 
 /* Per-table shaping (table_config), keyed by the source's names. */
@@ -690,6 +701,22 @@ extern BackgroundWorkerHandle *apply_start_bgworker(const char *function,
 													const char *type,
 													Datum arg, int extra,
 													bool notify);
+
+/* ---- streamed transactions' spool files (spool.c) ---- */
+
+typedef struct ApplySpool ApplySpool;
+
+extern ApplySpool *apply_spool_open(TransactionId xid, bool first);
+extern void apply_spool_write(ApplySpool *spool, TransactionId subxact,
+							  const uint8 *data, size_t len);
+extern bool apply_spool_abort(TransactionId xid, TransactionId subxact);
+extern ApplySpool *apply_spool_take(TransactionId xid);
+extern bool apply_spool_read(ApplySpool *spool, StringInfo buf);
+extern void apply_spool_close(ApplySpool *spool);
+extern bool apply_spool_any_open(void);
+extern void apply_spool_reset(void);
+extern void apply_spool_stats(int *ntxns, uint64 *bytes_open,
+							  uint64 *bytes_total);
 
 /* ---- verification (verify.c) ---- */
 

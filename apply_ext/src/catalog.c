@@ -29,7 +29,7 @@
 	"sub_replica_role, sub_include_tables, sub_exclude_tables, sub_skip_lsn, " \
 	"sub_include_schemas, sub_copy_data, sub_existing_data, " \
 	"coalesce(sub_copy_parallelism, 0), sub_sequences, sub_disable_on_error, " \
-	"sub_retry_connection_timeout, sub_retry_apply_timeout"
+	"sub_retry_connection_timeout, sub_retry_apply_timeout, sub_streaming"
 
 /* Is the extension installed in the current database? */
 bool
@@ -313,6 +313,7 @@ subscription_from_tuple(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 	sub->disable_on_error = bool_column(tup, desc, 19);
 	sub->retry_connection_timeout = int_or_setting_column(tup, desc, 20);
 	sub->retry_apply_timeout = int_or_setting_column(tup, desc, 21);
+	sub->streaming = bool_column(tup, desc, 22);
 	MemoryContextSwitchTo(old);
 	return sub;
 }

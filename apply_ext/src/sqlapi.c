@@ -394,7 +394,7 @@ state_name(ApplyWorkerState state)
 	return "unknown";
 }
 
-#define STATUS_COLUMNS 37
+#define STATUS_COLUMNS 42
 
 /*
  * The copy progress columns: rows and bytes of the tables being copied
@@ -450,6 +450,18 @@ heartbeat_status_columns(ApplyWorkerSlot *s, Datum *values, bool *nulls, int n)
 	values[n++] = TimestampTzGetDatum(s->heartbeat_expected_time);
 	nulls[n] = (s->heartbeat_error[0] == '\0');
 	values[n++] = CStringGetTextDatum(s->heartbeat_error);
+	return n;
+}
+
+/* Streamed transactions: applied, aborted, bytes spooled, open now. */
+static int
+stream_status_columns(ApplyWorkerSlot *s, Datum *values, bool *nulls, int n)
+{
+	values[n++] = Int64GetDatum((int64) s->n_streamed);
+	values[n++] = Int64GetDatum((int64) s->n_stream_aborted);
+	values[n++] = Int64GetDatum((int64) s->spooled_bytes);
+	values[n++] = Int32GetDatum(s->spool_txns);
+	values[n++] = Int64GetDatum((int64) s->spool_bytes);
 	return n;
 }
 
@@ -515,6 +527,7 @@ apply_sql_worker_status(PG_FUNCTION_ARGS)
 		nulls[n] = (s.last_error[0] == '\0');
 		values[n++] = CStringGetTextDatum(apply_error_class_name(s.last_error_class));
 		TS_OR_NULL(s.retry_until);
+		n = stream_status_columns(&s, values, nulls, n);
 		Assert(n == STATUS_COLUMNS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

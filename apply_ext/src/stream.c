@@ -70,6 +70,8 @@ hint_for(const char *msg)
 	if (strstr(msg, "could not access file \"decoderbufs\"") ||
 		strstr(msg, "decoderbufs.so"))
 		return "Install the decoderbufs output plugin on the source server.";
+	if (strstr(msg, "unrecognized decoderbufs option \"stream-changes\""))
+		return "The source's decoderbufs plugin cannot stream transactions in progress: install the same version as decoderbufs_apply there, or turn the subscription's streaming off with alter_subscription(..., streaming => false).";
 	if (strstr(msg, "wal_level"))
 		return "Set wal_level = logical on the source and restart it.";
 	if (strstr(msg, "exceeds max_wal_senders") ||
@@ -461,7 +463,9 @@ append_table_options(StringInfo cmd, bool *first, ApplyTableConfig *tc)
 
 /*
  * Start streaming the subscription's slot from startpoint, asking the
- * plugin for compact, batched output, filtered as the subscription says:
+ * plugin for compact, batched output (with the subscription option
+ * streaming, big transactions while in progress), filtered as the
+ * subscription says:
  * the table selection, and each table's columns, operations and row filter,
  * so that nothing filtered out crosses the network.  The extension's own
  * tables are never asked for.
@@ -496,6 +500,8 @@ apply_stream_start(PGconn *conn, ApplySubscription *sub, XLogRecPtr startpoint)
 	append_option(&cmd, &first, "compact", "true");
 	append_option(&cmd, &first, "batch-size", batch);
 	append_option(&cmd, &first, "only-local", sub->only_local ? "true" : "false");
+	if (sub->streaming)
+		append_option(&cmd, &first, "stream-changes", "true");
 	if (include.len > 0)
 		append_option(&cmd, &first, "include-tables", include.data);
 	append_option(&cmd, &first, "exclude-tables", exclude.data);

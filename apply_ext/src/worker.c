@@ -17,6 +17,15 @@
  * local changes only (only-local, the default) never gets our writes back:
  * two servers can subscribe to each other without loops.
  *
+ * With the subscription option streaming, a big transaction also arrives
+ * in blocks while it is still in progress on the source; the worker keeps
+ * them in a spool file (spool.c) and applies them at STREAM_COMMIT, through
+ * the same code and in one local transaction, as if they had come between
+ * BEGIN and COMMIT.  Nothing about such a transaction moves the origin's
+ * progress, or the flush position reported to the source, before its
+ * commit is applied; see "streamed transactions" below for why a restart,
+ * which loses the spool files, loses nothing else.
+ *
  * On any error the session's origin state is reset before the transaction
  * aborts (an abort record would otherwise advance the origin past the
  * failed transaction), the error is recorded for the status view, and the
@@ -52,6 +61,7 @@ static ApplyWorkerSlot *MySlot = NULL;
 static MemoryContext ApplyMessageContext = NULL;
 static MemoryContext ApplyRowContext = NULL;
 static MemoryContext RemoteTxnContext = NULL;
+static MemoryContext SpoolReplayContext = NULL;
 
 /* A remote commit applied locally, not yet known to be flushed. */
 typedef struct FlushPosition
@@ -66,6 +76,11 @@ static bool in_remote_txn = false;
 static XLogRecPtr last_received = InvalidXLogRecPtr;
 static XLogRecPtr last_flushed = InvalidXLogRecPtr;
 static XLogRecPtr last_applied = InvalidXLogRecPtr;
+
+/* The stream block being received (STREAM_START .. STREAM_STOP), if any. */
+static ApplySpool *stream_spool = NULL;
+static TransactionId stream_xid = InvalidTransactionId;
+static uint64 published_spooled_bytes = 0;
 
 /* Messages come from the fuzz harness (fuzz.c), not from a source. */
 static bool harness_mode = false;
@@ -107,6 +122,8 @@ worker_on_exit(int code, Datum arg)
 		if (MySlot->pid == MyProcPid)
 		{
 			MySlot->pid = 0;
+			MySlot->spool_txns = 0;
+			MySlot->spool_bytes = 0;
 			/* failed or disabled by the retry policy: it stays so */
 			if (MySlot->state != APPLY_STATE_FAILED &&
 				MySlot->state != APPLY_STATE_DISABLED)
@@ -195,9 +212,11 @@ send_feedback(PGconn *conn, bool force, bool request_reply)
 	/*
 	 * With nothing pending and no transaction open, everything received is
 	 * done with: report it, so an idle or filtered stream does not hold WAL
-	 * on the source.
+	 * on the source.  A streamed transaction still open counts as open: its
+	 * spool is lost if the worker restarts, and the source must then send
+	 * it again (see "streamed transactions" below).
 	 */
-	if (!have_pending && !in_remote_txn)
+	if (!have_pending && !in_remote_txn && !apply_spool_any_open())
 		flush = Max(flush, last_received);
 	last_flushed = flush;
 
@@ -446,6 +465,312 @@ handle_row(ApplyContext *actx, Decoderbufs__RowMessage *msg)
 	actx->current_op = NULL;
 }
 
+/* ---- streamed transactions ----
+ *
+ * STREAM_START opens a block of one transaction's changes, which go to its
+ * spool until STREAM_STOP; RELATION messages in a block are also taken at
+ * once (the source describes a relation once per session, whatever becomes
+ * of the transaction it did so in).  STREAM_ABORT forgets a subtransaction's
+ * changes, or the whole transaction's; STREAM_COMMIT applies the spool as
+ * the transaction committed there.
+ *
+ * Why a restart loses nothing: the spool files die with the worker, and
+ * neither the origin's progress nor the flush position reported to the
+ * source ever passes the commit of a transaction not applied here.  The
+ * origin moves only at the local commits of whole remote transactions, and
+ * while any streamed transaction is open the worker reports as flushed no
+ * more than the end of the last transaction it applied and flushed (never
+ * what it merely received).  On restart the source decodes again from its
+ * slot's restart_lsn, which is never later than the first change of a
+ * transaction still running, and sends every transaction committed after
+ * the position the worker resumes from in full: streamed again from its
+ * first change (STREAM_START with stream_first), or whole at its commit.
+ * Transactions that committed before that position, but whose changes the
+ * source decodes again, come as streams that end in STREAM_ABORT.  That
+ * the origin moves past the start of an unfinished streamed transaction
+ * when another transaction commits meanwhile is as harmless as it is for a
+ * long transaction that is not streamed.
+ */
+
+/* Publish the spool's figures in the status view. */
+static void
+publish_spool_stats(void)
+{
+	int			ntxns;
+	uint64		open_bytes;
+	uint64		total_bytes;
+
+	if (MySlot == NULL)
+		return;					/* the fuzz harness */
+	apply_spool_stats(&ntxns, &open_bytes, &total_bytes);
+	LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+	MySlot->spool_txns = ntxns;
+	MySlot->spool_bytes = open_bytes;
+	MySlot->spooled_bytes += total_bytes - published_spooled_bytes;
+	LWLockRelease(ApplyShared->lock);
+	published_spooled_bytes = total_bytes;
+}
+
+static void
+stream_protocol_error(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("the source sent %s", what)));
+}
+
+static void
+stream_start(Decoderbufs__RowMessage *msg)
+{
+	if (stream_spool != NULL)
+		stream_protocol_error("a STREAM_START inside a stream block");
+	if (in_remote_txn)
+		stream_protocol_error("a STREAM_START inside a transaction");
+	if (!msg->has_transaction_id)
+		stream_protocol_error("a STREAM_START without a transaction id");
+	stream_spool = apply_spool_open(msg->transaction_id,
+									msg->has_stream_first && msg->stream_first);
+	stream_xid = msg->transaction_id;
+}
+
+static void
+stream_stop(Decoderbufs__RowMessage *msg)
+{
+	if (stream_spool == NULL)
+		stream_protocol_error("a STREAM_STOP outside a stream block");
+	stream_spool = NULL;
+	stream_xid = InvalidTransactionId;
+	publish_spool_stats();
+}
+
+/* A message inside a stream block. */
+static void
+stream_change(ApplyContext *actx, Decoderbufs__RowMessage *msg,
+			  const uint8 *raw, size_t rawlen)
+{
+	switch (msg->op)
+	{
+		case DECODERBUFS__OP__RELATION:
+			/* at once, and again where it is when the spool is applied */
+			handle_row(actx, msg);
+			apply_spool_write(stream_spool, stream_xid, raw, rawlen);
+			return;
+		case DECODERBUFS__OP__MESSAGE:
+			if (msg->message == NULL || !msg->message->transactional ||
+				!msg->has_subxact_id)
+			{
+				/* not part of the transaction */
+				handle_row(actx, msg);
+				return;
+			}
+			break;
+		case DECODERBUFS__OP__INSERT:
+		case DECODERBUFS__OP__UPDATE:
+		case DECODERBUFS__OP__DELETE:
+		case DECODERBUFS__OP__TRUNCATE:
+			break;
+		default:
+			stream_protocol_error(psprintf("a message of type %d inside a stream block",
+										   (int) msg->op));
+	}
+	if (!msg->has_subxact_id)
+		stream_protocol_error("a streamed change without its subtransaction");
+	apply_spool_write(stream_spool, msg->subxact_id, raw, rawlen);
+}
+
+static void
+stream_abort(Decoderbufs__RowMessage *msg)
+{
+	TransactionId subxact;
+
+	if (stream_spool != NULL)
+		stream_protocol_error("a STREAM_ABORT inside a stream block");
+	if (!msg->has_transaction_id)
+		stream_protocol_error("a STREAM_ABORT without a transaction id");
+	subxact = msg->has_subxact_id ? msg->subxact_id : msg->transaction_id;
+	if (apply_spool_abort(msg->transaction_id, subxact) && MySlot != NULL)
+	{
+		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+		MySlot->n_stream_aborted++;
+		LWLockRelease(ApplyShared->lock);
+	}
+	publish_spool_stats();
+}
+
+/* Apply what a spool holds, in the local transaction of its commit. */
+static void
+apply_spooled(ApplyContext *actx, PGconn *conn, ApplySpool *spool)
+{
+	static StringInfo buf = NULL;
+	MemoryContext message_cxt = ApplyMessageContext;
+	uint64		n = 0;
+
+	if (buf == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		buf = makeStringInfo();
+		MemoryContextSwitchTo(old);
+	}
+	if (SpoolReplayContext == NULL)
+		SpoolReplayContext = AllocSetContextCreate(TopMemoryContext,
+												   "decoderbufs_apply spooled message",
+												   64 * 1024, 64 * 1024,
+												   ALLOCSET_DEFAULT_MAXSIZE);
+
+	/* each spooled message is a message of its own, as when received */
+	ApplyMessageContext = SpoolReplayContext;
+	PG_TRY();
+	{
+		while (apply_spool_read(spool, buf))
+		{
+			MemoryContext old = MemoryContextSwitchTo(ApplyMessageContext);
+			Decoderbufs__RowMessage *msg;
+
+			msg = decoderbufs__row_message__unpack(&dbufs_pb_allocator, buf->len,
+												   (const uint8_t *) buf->data);
+			if (msg == NULL)
+				elog(ERROR, "could not decode a spooled message of %d bytes", buf->len);
+			if (msg->op == DECODERBUFS__OP__BEGIN || msg->op == DECODERBUFS__OP__COMMIT)
+				elog(ERROR, "a transaction boundary was spooled");
+			handle_row(actx, msg);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(ApplyMessageContext);
+
+			/* the source must hear from us during a long apply */
+			if (++n % 1000 == 0)
+			{
+				send_feedback(conn, false, false);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		ApplyMessageContext = message_cxt;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * STREAM_COMMIT: apply the transaction's spool as a transaction committed
+ * there, which the message describes as a COMMIT does (commit LSN and time,
+ * end LSN, origin): skip_transaction(), the copy's sync LSN, conflicts and
+ * the origin's progress all work as for any other.
+ */
+static void
+stream_commit(ApplyContext *actx, PGconn *conn, Decoderbufs__RowMessage *msg)
+{
+	ApplySpool *spool;
+
+	if (stream_spool != NULL)
+		stream_protocol_error("a STREAM_COMMIT inside a stream block");
+	if (in_remote_txn)
+		stream_protocol_error("a STREAM_COMMIT inside a transaction");
+	if (!msg->has_transaction_id)
+		stream_protocol_error("a STREAM_COMMIT without a transaction id");
+
+	actx->current_op = "STREAM_COMMIT";
+	begin_remote_txn(actx, msg);
+	spool = apply_spool_take(msg->transaction_id);
+	if (spool != NULL && !actx->skipping)
+		apply_spooled(actx, conn, spool);
+	actx->current_op = "STREAM_COMMIT";
+	commit_remote_txn(actx, msg);
+	apply_spool_close(spool);
+
+	if (MySlot != NULL)
+	{
+		LWLockAcquire(ApplyShared->lock, LW_EXCLUSIVE);
+		MySlot->n_streamed++;
+		LWLockRelease(ApplyShared->lock);
+	}
+	publish_spool_stats();
+}
+
+/*
+ * One message from the source; raw holds its bytes as received, for the
+ * spool.
+ */
+static void
+handle_message(ApplyContext *actx, PGconn *conn, Decoderbufs__RowMessage *msg,
+			   const uint8 *raw, size_t rawlen)
+{
+	switch (msg->op)
+	{
+		case DECODERBUFS__OP__STREAM_START:
+			stream_start(msg);
+			break;
+		case DECODERBUFS__OP__STREAM_STOP:
+			stream_stop(msg);
+			break;
+		case DECODERBUFS__OP__STREAM_ABORT:
+			stream_abort(msg);
+			break;
+		case DECODERBUFS__OP__STREAM_COMMIT:
+			/* a verify() may hold us before this transaction */
+			(void) apply_verify_barrier(actx, conn, msg->commit_lsn,
+										InvalidXLogRecPtr,
+										verify_feedback_before_txn);
+			stream_commit(actx, conn, msg);
+			break;
+		default:
+			if (stream_spool != NULL)
+				stream_change(actx, msg, raw, rawlen);
+			else
+			{
+				/* a verify() may hold us before this transaction */
+				if (msg->op == DECODERBUFS__OP__BEGIN)
+					(void) apply_verify_barrier(actx, conn, msg->commit_lsn,
+												InvalidXLogRecPtr,
+												verify_feedback_before_txn);
+				handle_row(actx, msg);
+			}
+			break;
+	}
+	actx->current_op = NULL;
+}
+
+/*
+ * The next RowMessage of a RowBatch (a sequence of field 1, length,
+ * message) from *pos: sets *row and *rowlen and returns 1, or returns 0 at
+ * the end, -1 if the bytes are not a RowBatch.
+ */
+static int
+next_batch_row(const uint8 *data, size_t len, size_t *pos,
+			   const uint8 **row, size_t *rowlen)
+{
+	uint64		v[2];
+
+	if (*pos >= len)
+		return 0;
+	/* the tag (field 1, length-delimited), then the length */
+	for (int k = 0; k < 2; k++)
+	{
+		int			shift = 0;
+
+		v[k] = 0;
+		for (;;)
+		{
+			uint8		b;
+
+			if (*pos >= len || shift > 63)
+				return -1;
+			b = data[(*pos)++];
+			v[k] |= (uint64) (b & 0x7F) << shift;
+			if ((b & 0x80) == 0)
+				break;
+			shift += 7;
+		}
+	}
+	if (v[0] != ((1 << 3) | 2) || v[1] > len - *pos)
+		return -1;
+	*row = data + *pos;
+	*rowlen = (size_t) v[1];
+	*pos += *rowlen;
+	return 1;
+}
+
 static uint64
 get_uint64(const char *p)
 {
@@ -464,26 +789,30 @@ handle_copy_data(ApplyContext *actx, PGconn *conn, const char *buf, int len)
 	{
 		XLogRecPtr	start = get_uint64(buf + 1);
 		XLogRecPtr	end = get_uint64(buf + 9);
-		Decoderbufs__RowBatch *batch;
+		const uint8 *data = (const uint8 *) buf + 25;
+		size_t		datalen = len - 25;
+		size_t		pos = 0;
+		const uint8 *row;
+		size_t		rowlen;
+		int			r;
 
 		last_received = Max(last_received, Max(start, end));
-		batch = decoderbufs__row_batch__unpack(&dbufs_pb_allocator, len - 25,
-											   (const uint8_t *) buf + 25);
-		if (batch == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("could not decode a message of %d bytes from the source at %X/%X",
-							len - 25, LSN_FORMAT_ARGS(start)),
-					 errdetail("It is not a decoderbufs RowBatch."),
-					 errhint("The source must run a decoderbufs plugin speaking proto-version 1.")));
-		for (size_t i = 0; i < batch->n_rows; i++)
+		/* each message by itself: a streamed one is spooled as it came */
+		while ((r = next_batch_row(data, datalen, &pos, &row, &rowlen)) != 0)
 		{
-			/* a verify() may hold us before this transaction */
-			if (batch->rows[i]->op == DECODERBUFS__OP__BEGIN)
-				(void) apply_verify_barrier(actx, conn, batch->rows[i]->commit_lsn,
-											InvalidXLogRecPtr,
-											verify_feedback_before_txn);
-			handle_row(actx, batch->rows[i]);
+			Decoderbufs__RowMessage *msg = NULL;
+
+			if (r > 0)
+				msg = decoderbufs__row_message__unpack(&dbufs_pb_allocator,
+													   rowlen, row);
+			if (msg == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("could not decode a message of %d bytes from the source at %X/%X",
+								len - 25, LSN_FORMAT_ARGS(start)),
+						 errdetail("It is not a decoderbufs RowBatch."),
+						 errhint("The source must run a decoderbufs plugin speaking proto-version 1.")));
+			handle_message(actx, conn, msg, row, rowlen);
 		}
 	}
 	else if (len >= 18 && buf[0] == 'k')
@@ -578,6 +907,9 @@ apply_worker_harness_feed(ApplyContext *actx, char **bufs, int *lens,
 	MemoryContextReset(RemoteTxnContext);
 	in_remote_txn = false;
 	last_received = last_flushed = last_applied = InvalidXLogRecPtr;
+	stream_spool = NULL;
+	stream_xid = InvalidTransactionId;
+	apply_spool_reset();
 	actx->current_op = NULL;
 	actx->current_rel = NULL;
 	actx->current_column = NULL;

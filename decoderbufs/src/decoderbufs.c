@@ -14,7 +14,9 @@
  * replication origin and by table, filters rows, columns and operations per
  * table at the source, can skip empty transactions, always sends the new
  * row of an UPDATE, and has a compact and a batched mode for our own
- * consumer.  See README.md for the options.
+ * consumer, which can also receive big transactions while they are still in
+ * progress (stream.c: the same callbacks below send their changes, each
+ * with the subtransaction it belongs to).  See README.md for the options.
  *
  *-------------------------------------------------------------------------
  */
@@ -123,6 +125,9 @@ dbufs_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 	opt->output_type = state->opts.debug_mode ?
 		OUTPUT_PLUGIN_TEXTUAL_OUTPUT : OUTPUT_PLUGIN_BINARY_OUTPUT;
 	opt->receive_rewrites = false;
+	/* without stream-changes, big transactions spill to disk as before */
+	if (!state->opts.stream_changes)
+		ctx->streaming = false;
 	initStringInfo(&state->batch);
 	dbufs_relcache_init(state);
 
@@ -168,14 +173,35 @@ write_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, bool last_write)
 	state->txn_begun = true;
 }
 
-/* With skip-empty-xacts, BEGIN is written before the first real change. */
+/*
+ * With skip-empty-xacts, BEGIN (in a stream block: STREAM_START) is written
+ * before the first real change.
+ */
 static void
 ensure_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	DbufsState *state = ctx->output_plugin_private;
 
-	if (!state->txn_begun)
+	if (state->txn_begun)
+		return;
+	if (state->in_stream)
+		dbufs_stream_write_start(ctx, txn);
+	else
 		write_begin(ctx, txn, false);
+}
+
+/*
+ * In a stream block, a change names the (sub)transaction it belongs to, so
+ * that the consumer can forget it if that subtransaction aborts.
+ */
+static void
+set_stream_xid(DbufsState *state, Decoderbufs__RowMessage *msg,
+			   TransactionId xid)
+{
+	if (!state->in_stream)
+		return;
+	msg->subxact_id = xid;
+	msg->has_subxact_id = true;
 }
 
 static void
@@ -328,6 +354,7 @@ dbufs_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	dbufs_message_init(&msg, txn, op, opts);
 	dbufs_message_set_relation(&msg, rel, opts);
+	set_stream_xid(state, &msg, change->txn->xid);
 	if (opts->include_lsn && !opts->compact)
 	{
 		msg.lsn = change->lsn;
@@ -404,6 +431,7 @@ dbufs_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		ensure_relation_sent(ctx, txn, rels[i]);
 
 	dbufs_message_init(&msg, txn, DECODERBUFS__OP__TRUNCATE, opts);
+	set_stream_xid(state, &msg, change->txn->xid);
 	if (opts->include_lsn && !opts->compact)
 	{
 		msg.lsn = change->lsn;
@@ -449,6 +477,9 @@ dbufs_logical_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	dbufs_message_init(&msg, transactional ? txn : NULL,
 					   DECODERBUFS__OP__MESSAGE, opts);
+	/* the callback is not told the subtransaction: the top-level's xid */
+	if (transactional)
+		set_stream_xid(state, &msg, txn->xid);
 	if (opts->include_lsn)
 	{
 		msg.lsn = message_lsn;
@@ -482,4 +513,10 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
 	cb->commit_cb = dbufs_commit;
 	cb->filter_by_origin_cb = dbufs_filter_by_origin;
 	cb->shutdown_cb = dbufs_shutdown;
+
+	/* transactions in progress: the same callbacks send their changes */
+	cb->stream_change_cb = dbufs_change;
+	cb->stream_truncate_cb = dbufs_truncate;
+	cb->stream_message_cb = dbufs_logical_message;
+	dbufs_stream_register(cb);
 }

@@ -11,8 +11,9 @@
  * (framing: one message per write, batches, debug text), table_filter.c
  * (include/exclude lists), table_settings.c (the per-table options
  * row-filter, columns and operations), row_filter.c (row filter
- * expressions: checked, planned and evaluated) and pb_json.c (rendering any
- * message as JSON, for debug mode and SQL inspection).
+ * expressions: checked, planned and evaluated), stream.c (transactions
+ * streamed while in progress, option stream-changes) and pb_json.c
+ * (rendering any message as JSON, for debug mode and SQL inspection).
  *
  * Copyright (c) 2026, decoderbufs authors
  *
@@ -105,6 +106,7 @@ typedef struct DbufsOptions
 	bool		include_truncate;
 	bool		include_messages;
 	bool		skip_empty_xacts;
+	bool		stream_changes; /* stream transactions in progress */
 } DbufsOptions;
 
 /*
@@ -188,8 +190,10 @@ typedef struct DbufsState
 	DbufsOptions opts;
 	MemoryContext change_cxt;	/* reset after every callback */
 	MemoryContext cache_cxt;	/* relation cache lifetime */
-	bool		txn_begun;		/* BEGIN written for the current txn */
+	bool		txn_begun;		/* BEGIN written for the current txn, or
+								 * STREAM_START for the current stream block */
 	StringInfoData batch;		/* batched mode: pending RowBatch bytes */
+	bool		in_stream;		/* between stream_start and stream_stop */
 } DbufsState;
 
 /*
@@ -341,6 +345,7 @@ extern void dbufs_datum_encode(StringInfo buf, DbufsColumn *col, Datum value,
 							   bool isnull, const DbufsOptions *opts);
 
 /* message.c */
+extern uint64 dbufs_message_full_xid(TransactionId xid);
 extern void dbufs_message_init(Decoderbufs__RowMessage *msg,
 							   ReorderBufferTXN *txn, Decoderbufs__Op op,
 							   const DbufsOptions *opts);
@@ -364,6 +369,11 @@ extern void dbufs_output_message(LogicalDecodingContext *ctx,
 								 const DbufsTuples *tuples,
 								 bool last_write);
 extern void dbufs_output_flush(LogicalDecodingContext *ctx, bool last_write);
+
+/* stream.c */
+extern void dbufs_stream_register(OutputPluginCallbacks *cb);
+extern void dbufs_stream_write_start(LogicalDecodingContext *ctx,
+									 ReorderBufferTXN *txn);
 
 /* pb_json.c */
 extern void dbufs_json_append_message(StringInfo out,

@@ -15,7 +15,7 @@
  * the key columns only, also in column order (the order in which the
  * RELATION message flags them with is_key, whatever the index's order).
  * Transaction-level fields (xid, commit time, origin, LSNs) are on BEGIN
- * and COMMIT only.
+ * and COMMIT (and STREAM_COMMIT) only.
  *
  * Tuples are encoded straight into wire format (wire.c, datum.c); the rest
  * of a message is a Decoderbufs__RowMessage struct that wire.c packs.  All
@@ -41,8 +41,8 @@ commit_time_unix_usecs(ReorderBufferTXN *txn)
  * are always within 2^31 of the next xid (the slot holds back wraparound),
  * so the epoch is the current one, or the previous one for a larger xid.
  */
-static uint64
-full_xid(TransactionId xid)
+uint64
+dbufs_message_full_xid(TransactionId xid)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
 	uint32		epoch = EpochFromFullTransactionId(next);
@@ -69,7 +69,7 @@ dbufs_message_init(Decoderbufs__RowMessage *msg, ReorderBufferTXN *txn,
 
 	txn_fields = (txn != NULL) &&
 		(!opts->compact || op == DECODERBUFS__OP__BEGIN ||
-		 op == DECODERBUFS__OP__COMMIT);
+		 op == DECODERBUFS__OP__COMMIT || op == DECODERBUFS__OP__STREAM_COMMIT);
 	if (!txn_fields)
 		return;
 
@@ -79,7 +79,7 @@ dbufs_message_init(Decoderbufs__RowMessage *msg, ReorderBufferTXN *txn,
 	msg->has_commit_time = true;
 	if (opts->include_xid64)
 	{
-		msg->xid64 = full_xid(txn->xid);
+		msg->xid64 = dbufs_message_full_xid(txn->xid);
 		msg->has_xid64 = true;
 	}
 	if (opts->include_origin && txn->origin_id != InvalidRepOriginId)

@@ -64,6 +64,7 @@ static const DbufsOptionDef option_defs[] = {
 	{"include-truncate", DBUFS_OPT_BOOL, OPT(include_truncate), 0, 0, true},
 	{"include-messages", DBUFS_OPT_BOOL, OPT(include_messages), 0, 0, true},
 	{"skip-empty-xacts", DBUFS_OPT_BOOL, OPT(skip_empty_xacts), 0, 0, true},
+	{"stream-changes", DBUFS_OPT_BOOL, OPT(stream_changes), 0, 0, true},
 };
 
 #define NUM_OPTIONS lengthof(option_defs)
@@ -202,6 +203,12 @@ check_combinations(const DbufsOptions *opts)
 						opts->batch_size),
 				 errdetail("A batch size is either 0 (no batching) or at least %d bytes.",
 						   DBUFS_MIN_BATCH_SIZE)));
+	if (opts->stream_changes && !opts->compact)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("decoderbufs option \"stream-changes\" requires option \"compact\""),
+				 errdetail("Streamed transactions are sent in blocks interleaved with other transactions, which only a consumer of compact mode (such as decoderbufs_apply) keeps apart; Debezium's connector cannot read them."),
+				 errhint("Turn \"compact\" on, or leave \"stream-changes\" off.")));
 	if (opts->batch_size > 0 && opts->debug_mode)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -23,6 +23,7 @@
 #include "decoderbufs.h"
 
 #include "access/genam.h"
+#include "access/xact.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -401,7 +402,9 @@ dbufs_relcache_get(DbufsState *state, Relation rel)
 
 /*
  * Name of a replication origin, looked up once per session.  An origin that
- * no longer exists is reported by number.
+ * no longer exists is reported by number.  The callbacks of a transaction's
+ * changes run in a transaction; the end of a streamed one (STREAM_COMMIT)
+ * does not: the lookup then has one of its own.
  */
 const char *
 dbufs_origin_name(RepOriginId origin_id)
@@ -409,15 +412,27 @@ dbufs_origin_name(RepOriginId origin_id)
 	OriginCacheEntry *entry;
 	bool		found;
 
-	entry = hash_search(origin_cache, &origin_id, HASH_ENTER, &found);
+	entry = hash_search(origin_cache, &origin_id, HASH_FIND, &found);
 	if (!found)
 	{
 		char	   *name;
+		bool		own_xact = !IsTransactionOrTransactionBlock();
+		MemoryContext cxt = CurrentMemoryContext;
+		char		buf[sizeof(entry->name)];
 
+		if (own_xact)
+			StartTransactionCommand();
 		if (replorigin_by_oid(origin_id, true, &name))
-			strlcpy(entry->name, name, sizeof(entry->name));
+			strlcpy(buf, name, sizeof(buf));
 		else
-			snprintf(entry->name, sizeof(entry->name), "%u", origin_id);
+			snprintf(buf, sizeof(buf), "%u", origin_id);
+		if (own_xact)
+		{
+			AbortCurrentTransaction();
+			MemoryContextSwitchTo(cxt);
+		}
+		entry = hash_search(origin_cache, &origin_id, HASH_ENTER, &found);
+		strlcpy(entry->name, buf, sizeof(entry->name));
 	}
 	return entry->name;
 }

@@ -214,4 +214,6 @@ dbufs_wire_row_message(StringInfo buf, const Decoderbufs__RowMessage *msg,
 		pack_nested(buf, 30, &msg->message->base);
 	if (msg->relation != NULL)
 		pack_nested(buf, 31, &msg->relation->base);
+	pack_uint64(buf, 32, msg->has_stream_first, msg->stream_first ? 1 : 0);
+	pack_uint64(buf, 33, msg->has_subxact_id, msg->subxact_id);
 }
