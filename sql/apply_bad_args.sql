@@ -76,7 +76,9 @@ FROM (VALUES
     (NULL, 'existing_data => ''KEEP'''), (NULL, 'copy_parallelism => 0'),
     (NULL, 'copy_parallelism => 9'), (NULL, 'copy_parallelism => -1'),
     (NULL, 'sequences => ARRAY[''a.b.c'']'), (NULL, 'sequences => ARRAY[NULL]::text[]'),
-    (NULL, 'precheck => NULL'), (NULL, 'streaming => NULL')) a(first, arg);
+    (NULL, 'precheck => NULL'), (NULL, 'streaming => NULL'),
+    (NULL, 'disable_on_error => NULL'), (NULL, 'retry_connection_timeout => -2'),
+    (NULL, 'retry_apply_timeout => -100')) a(first, arg);
 
 INSERT INTO ba_call (call)
 VALUES ('decoderbufs_apply.create_subscription(''ba_new'', ''dbname=app'', create_slot => NULL, enabled => false)'),
@@ -93,7 +95,8 @@ FROM unnest(ARRAY[
     '''ba'', exclude_tables => ARRAY[''"'']', '''ba'', schemas => ARRAY['''']',
     '''ba'', schemas => ARRAY[NULL]::text[]', '''ba'', existing_data => ''none''',
     '''ba'', copy_parallelism => 0', '''ba'', copy_parallelism => 100',
-    '''ba'', sequences => ARRAY[''.s'']']) a;
+    '''ba'', sequences => ARRAY[''.s'']', '''ba'', retry_connection_timeout => -2',
+    '''ba'', retry_apply_timeout => -2']) a;
 
 -- set_table_policy, set_schema_mapping, resync_table
 INSERT INTO ba_call (call)
