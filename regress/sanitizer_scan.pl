@@ -9,10 +9,11 @@
 # Looks at:
 # - OUTPUT_DIR/sanitizer: where the wrapped servers write (see
 #   tools/sanitizer_postgres.sh).  There must be a server.PID file (a
-#   server started by the wrapper), or nothing was checked.  asan: every asan.PID and ubsan.PID file
-#   is a report.  valgrind: every error between the markers of a
-#   valgrind.PID.log whose stack or origin goes through our code (the
-#   modules' sources or libraries) is a report; other errors, in the server
+#   server started by the wrapper), or nothing was checked.
+#   asan: every asan.PID and ubsan.PID file is a report.
+#   valgrind: every error between the markers of a valgrind.PID.log that
+#   happened in our code, or on memory our code allocated or freed, is a
+#   report (see valgrind_error_is_ours); the other errors, in the server
 #   alone and not suppressed by tools/valgrind.supp, are listed but do not
 #   fail the run.
 # - the server logs (pg_regress's log/ and the TAP tests' tmp_check/log/):
@@ -35,9 +36,19 @@ my @foreign;      # valgrind errors outside our code
 my $files = 0;
 my $servers = 0;  # server.PID: a server the wrapper started
 
+# Paths as seen under the output directory (run_checks.sh copies it back
+# to REGRESS_OUT when it ran the tests as the postgres user).
+sub rel
+{
+	my ($path) = @_;
+	$path =~ s{^\Q$out\E/}{};
+	return $path;
+}
+
 sub report
 {
 	my ($where, $text) = @_;
+	$where = rel($where);
 	my @lines = split /\n/, $text;
 	splice(@lines, 80, @lines - 80, "... (cut; the whole report is in $where)")
 	  if @lines > 80;
@@ -51,6 +62,37 @@ sub slurp
 	local $/;
 	my $text = <$fh>;
 	return $text // '';
+}
+
+# Is a valgrind error ours?  Each of its stacks (where it happened; where
+# the memory was allocated or freed; where an uninitialised value came from)
+# is looked at from the innermost frame, skipping the libraries (libc,
+# libpq, protobuf-c ...): it is ours when one of the first frames in the
+# server or in our modules is in our modules.  Only the first few count: the
+# bottom of every stack of our background workers is our code too.
+sub valgrind_error_is_ours
+{
+	my ($block) = @_;
+	my $app = 0;
+
+	for my $line (split /\n/, $block)
+	{
+		if ($line !~ /^==\d+==\s+(?:at|by) 0x/)
+		{
+			$app = 0;    # the next stack starts
+			next;
+		}
+		if ($line =~ $ours)
+		{
+			return 1 if $app < 3;
+			$app++;
+		}
+		elsif ($line =~ m{/postgres(?:\.real)?\)|/postgresql[^ ]*/src/})
+		{
+			$app++;
+		}
+	}
+	return 0;
 }
 
 # the checker's own files
@@ -78,7 +120,7 @@ if (-d $logdir)
 		while ($text =~ /^==\d+== VALGRIND-ERROR-BEGIN\n(.*?)^==\d+== VALGRIND-ERROR-END$/msg)
 		{
 			my $block = $1;
-			if ($block =~ $ours)
+			if (valgrind_error_is_ours($block))
 			{
 				report($path, $block);
 			}
@@ -122,11 +164,12 @@ for my $path (sort @server_logs)
 
 for my $f (@foreign)
 {
-	print "valgrind error outside our code (not counted; add a suppression to tools/valgrind.supp if it is a false positive) in $f->[0]:\n$f->[1]\n";
+	printf "valgrind error outside our code (not counted; add a suppression to tools/valgrind.supp if it is a false positive) in %s:\n%s\n",
+	  rel($f->[0]), $f->[1];
 }
 for my $r (@reports)
 {
-	print "sanitizer report in $r->[0]:\n$r->[1]\n\n";
+	print "sanitizer report in $r->[0] (of the test output directory):\n$r->[1]\n\n";
 }
 printf "%s scan: %d report(s)%s; %d server(s) started under %s, %d server log(s) and %d file(s) of %s output looked at\n",
   $mode, scalar @reports,
