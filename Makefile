@@ -13,7 +13,8 @@
 #                   tests there and fail on any report (tools/sanitizer_check.sh;
 #                   REGRESS_TESTS, PROVE_TESTS, SKIP_REGRESS, SKIP_TAP choose)
 #   make check-valgrind  the same with the servers under valgrind memcheck
-#                   (slow: choose a few tests); tools/valgrind.supp
+#                   and tools/valgrind.supp; slow, so by default only the
+#                   pg_regress suites and two TAP tests
 #   make soak       install, then run the randomized two-way test
 #                   (regress/t/033_twoway_random.pl) with many seeds for
 #                   longer: SOAK_SEEDS=20 seeds (or SOAK_SEED_LIST="17 42"),

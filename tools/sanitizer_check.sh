@@ -17,7 +17,8 @@
 # Env: PG_CONFIG (the base), SANITIZER_DIR (default build/MODE, or
 # /var/tmp/decoderbufs-MODE as root when the postgres user cannot read the
 # source tree), SANITIZER_CFLAGS (the compiler flags for asan), and
-# run_checks.sh's own: REGRESS_TESTS, PROVE_TESTS, SKIP_REGRESS, SKIP_TAP,
+# run_checks.sh's own: REGRESS_TESTS, PROVE_TESTS (for valgrind, by default
+# 001_debezium_compat and 010_apply_oneway only), SKIP_REGRESS, SKIP_TAP,
 # REGRESS_OUT (default regress/output-MODE), PG_TEST_TIMEOUT_DEFAULT.
 set -euo pipefail
 
@@ -68,6 +69,10 @@ for m in decoderbufs apply_ext; do
 done
 
 echo "== $mode: test"
+# valgrind is slow: by default the pg_regress suites and two TAP tests
+if [ "$mode" = valgrind ] && [ -z "${PROVE_TESTS:-}" ] && [ -z "${SKIP_TAP:-}" ]; then
+    export PROVE_TESTS="regress/t/001_debezium_compat.pl regress/t/010_apply_oneway.pl"
+fi
 export PG_CONFIG=$pgc DBUFS_SANITIZER=$mode
 export REGRESS_OUT=${REGRESS_OUT:-$ROOT/regress/output-$mode}
 exec "$ROOT/regress/run_checks.sh"
