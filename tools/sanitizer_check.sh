@@ -69,9 +69,13 @@ for m in decoderbufs apply_ext; do
 done
 
 echo "== $mode: test"
-# valgrind is slow: by default the pg_regress suites and two TAP tests
-if [ "$mode" = valgrind ] && [ -z "${PROVE_TESTS:-}" ] && [ -z "${SKIP_TAP:-}" ]; then
-    export PROVE_TESTS="regress/t/001_debezium_compat.pl regress/t/010_apply_oneway.pl"
+# valgrind is slow: by default the pg_regress suites and two TAP tests, and
+# the TAP tests wait five times longer (PostgreSQL::Test::Utils's timeout)
+if [ "$mode" = valgrind ]; then
+    if [ -z "${PROVE_TESTS:-}" ] && [ -z "${SKIP_TAP:-}" ]; then
+        export PROVE_TESTS="regress/t/001_debezium_compat.pl regress/t/010_apply_oneway.pl"
+    fi
+    export PG_TEST_TIMEOUT_DEFAULT=${PG_TEST_TIMEOUT_DEFAULT:-900}
 fi
 export PG_CONFIG=$pgc DBUFS_SANITIZER=$mode
 export REGRESS_OUT=${REGRESS_OUT:-$ROOT/regress/output-$mode}

@@ -6,15 +6,17 @@
 #
 # pg_regress, pg_ctl and initdb find this script where they expect the
 # server; the server's children are forked, so they inherit the preload or
-# run under valgrind too.  Only a server that serves (a postmaster) is
-# wrapped: version checks, --describe-config, -C and initdb's bootstrap run
-# the real binary directly.
+# run under valgrind too.  The server runs with this script as its argv[0],
+# so that postmaster.opts names it and `pg_ctl restart` comes back here
+# (under valgrind through bash, whose exec valgrind follows).  Only a server
+# that serves (a postmaster) is wrapped: version checks, --describe-config,
+# -C and initdb's bootstrap run the real binary directly.
 #
 # Reports go to $DBUFS_SANITIZER_LOGDIR (regress/run_checks.sh sets it; by
-# default log/ of the copy): asan.PID and ubsan.PID files, or
-# valgrind.PID.log per process; server.PID records each server started.  ASAN_OPTIONS and UBSAN_OPTIONS given by
-# the caller are added after ours, and so are the valgrind options in
-# DBUFS_VALGRIND_OPTS, so they win.
+# default log/ of the copy): asan.PID files, or valgrind.PID.log per
+# process; server.PID records each server started.  ASAN_OPTIONS and
+# UBSAN_OPTIONS given by the caller are added after ours, and so are the
+# valgrind options in DBUFS_VALGRIND_OPTS, so they win.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/sanitizer.env"
 real=$here/postgres.real
@@ -49,8 +51,9 @@ case $SANITIZER_MODE in
         ;;
     valgrind)
         # --trace-children: commands the server runs (archive_command ...)
-        # are checked too, except the shell and the usual file tools;
-        # --error-markers: regress/sanitizer_scan.sh cuts reports apart by
+        # are checked too, except the shells and the usual file tools (the
+        # bash that runs the server is not a child);
+        # --error-markers: regress/sanitizer_scan.pl cuts reports apart by
         # them; --fullpath-after=: full source paths, to tell our code from
         # the server's; no leak check (memory contexts, see above)
         exec "$SANITIZER_RUNTIME" --quiet --tool=memcheck \
