@@ -7,6 +7,14 @@
 #   make installcheck   run every test against the installed modules
 #   make demo       throwaway servers showing the product at work
 #   make bench      benchmarks against the peers; results in bench/results/
+#   make check-asan      build both modules with AddressSanitizer and
+#                   UndefinedBehaviorSanitizer into a private copy of the
+#                   server whose processes preload the ASan runtime, run the
+#                   tests there and fail on any report (tools/sanitizer_check.sh;
+#                   REGRESS_TESTS, PROVE_TESTS, SKIP_REGRESS, SKIP_TAP choose)
+#   make check-valgrind  the same with the servers under valgrind memcheck
+#                   and tools/valgrind.supp; slow, so by default only the
+#                   pg_regress suites and two TAP tests
 #   make soak       install, then run the randomized two-way test
 #                   (regress/t/033_twoway_random.pl) with many seeds for
 #                   longer: SOAK_SEEDS=20 seeds (or SOAK_SEED_LIST="17 42"),
@@ -23,7 +31,8 @@
 PG_CONFIG ?= pg_config
 SUBDIRS = decoderbufs apply_ext
 
-.PHONY: all install uninstall clean check installcheck demo bench deps soak fuzz
+.PHONY: all install uninstall clean check installcheck demo bench deps soak fuzz \
+	check-asan check-valgrind
 
 all:
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) || exit 1; done
@@ -39,7 +48,7 @@ uninstall:
 
 clean:
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) clean || exit 1; done
-	rm -rf regress/output tools/nullrecv
+	rm -rf regress/output regress/output-asan regress/output-valgrind build tools/nullrecv
 
 deps:
 	@tools/install-deps.sh
@@ -47,6 +56,14 @@ deps:
 check: deps
 	@$(MAKE) install
 	@PG_CONFIG=$(PG_CONFIG) regress/run_checks.sh
+
+# Never installs into PG_CONFIG's installation: see tools/sanitizer_check.sh.
+check-asan: deps
+	@PG_CONFIG=$(PG_CONFIG) tools/sanitizer_check.sh asan
+
+check-valgrind: deps
+	@tools/install-deps.sh valgrind
+	@PG_CONFIG=$(PG_CONFIG) tools/sanitizer_check.sh valgrind
 
 installcheck:
 	@PG_CONFIG=$(PG_CONFIG) regress/run_checks.sh

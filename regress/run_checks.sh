@@ -20,6 +20,10 @@
 # DBUFS_FUZZ_SEED, DBUFS_FUZZ_ITERATIONS, DBUFS_FUZZ_SECONDS and
 # DBUFS_FUZZ_REPLAY (files readable by the postgres user), the fuzz
 # test's (regress/t/060_fuzz.pl; `make fuzz` sets them).
+# DBUFS_SANITIZER=asan|valgrind: PG_CONFIG is a copy made by
+# tools/sanitizer_install.sh (`make check-asan`, `make check-valgrind`);
+# its servers write their reports to REGRESS_OUT/sanitizer, and
+# regress/sanitizer_scan.pl, counted as one more check, fails on any.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
@@ -45,6 +49,9 @@ if [ "$(id -u)" = 0 ]; then
         DBUFS_CLIENTS="${DBUFS_CLIENTS:-}" PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-}" \
         DBUFS_FUZZ_SEED="${DBUFS_FUZZ_SEED:-}" DBUFS_FUZZ_ITERATIONS="${DBUFS_FUZZ_ITERATIONS:-}" \
         DBUFS_FUZZ_SECONDS="${DBUFS_FUZZ_SECONDS:-}" DBUFS_FUZZ_REPLAY="${DBUFS_FUZZ_REPLAY:-}" \
+        DBUFS_SANITIZER="${DBUFS_SANITIZER:-}" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \
+        DBUFS_VALGRIND_OPTS="${DBUFS_VALGRIND_OPTS:-}" \
         bash "$WORK/regress/run_checks.sh" || rc=$?
     rm -rf "$OUT"
     cp -r "$WORK/regress/output" "$OUT" 2>/dev/null || true
@@ -57,6 +64,14 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 passed=0
 failed=0
+
+# Under a memory checker: where the servers write their reports (read by
+# tools/sanitizer_postgres.sh, the server wrapper of PG_CONFIG's copy)
+if [ -n "${DBUFS_SANITIZER:-}" ]; then
+    export DBUFS_SANITIZER_LOGDIR=$OUT/sanitizer
+    mkdir -p "$DBUFS_SANITIZER_LOGDIR"
+    echo "servers run under $DBUFS_SANITIZER; reports go to $DBUFS_SANITIZER_LOGDIR"
+fi
 
 # A build to test in place of the installed plugin: a directory of its own,
 # put before $libdir in dynamic_library_path (DbufsTest.pm does the same).
@@ -110,6 +125,16 @@ if [ -z "${SKIP_TAP:-}" ]; then
     f=$((${#tap[@]} - p))
     grep -q '^Result: PASS' "$OUT/prove.log" || [ "$f" -gt 0 ] || f=1
     passed=$((passed + p)); failed=$((failed + f))
+fi
+
+# --- memory checker reports ------------------------------------------------
+if [ -n "${DBUFS_SANITIZER:-}" ]; then
+    perl regress/sanitizer_scan.pl "$DBUFS_SANITIZER" "$OUT" 2>&1 | tee "$OUT/sanitizer_scan.log"
+    if [ "${PIPESTATUS[0]}" = 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+    fi
 fi
 
 echo "$passed passed, $failed failed"

@@ -8,6 +8,8 @@
 # it, it is kept as debezium_decoderbufs.so so both can run side by side.
 #
 # Runs apt-get as root, or through sudo; does nothing when all is present.
+# Packages named as arguments are installed too (`make check-valgrind`
+# asks for valgrind).
 set -euo pipefail
 
 PACKAGES=(
@@ -16,6 +18,7 @@ PACKAGES=(
     libpq-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
     libipc-run-perl
     postgresql-15-decoderbufs postgresql-15-wal2json postgresql-15-pglogical
+    "$@"
 )
 
 missing=()

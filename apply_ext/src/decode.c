@@ -199,7 +199,9 @@ decode_value(Decoderbufs__DatumMessage *d, ApplyRemoteColumn *rc,
 				bytea	   *b = palloc(VARHDRSZ + d->datum_bytes.len);
 
 				SET_VARSIZE(b, VARHDRSZ + d->datum_bytes.len);
-				memcpy(VARDATA(b), d->datum_bytes.data, d->datum_bytes.len);
+				/* an empty value has no data pointer (memcpy wants one) */
+				if (d->datum_bytes.len > 0)
+					memcpy(VARDATA(b), d->datum_bytes.data, d->datum_bytes.len);
 				v = PointerGetDatum(b);
 				if (cm->local_typid == BYTEAOID)
 					return v;

@@ -113,6 +113,12 @@ apply_relmap_update(Decoderbufs__RelationInfo *info)
 	rel = hash_search(relmap, &info->relation_oid, HASH_ENTER, &found);
 	if (!found)
 	{
+		/*
+		 * All but the key start zeroed: the invalidation callback reads
+		 * local_relid before the local side is first built.
+		 */
+		memset((char *) rel + offsetof(ApplyRelation, remote_valid), 0,
+			   sizeof(ApplyRelation) - offsetof(ApplyRelation, remote_valid));
 		rel->cxt = AllocSetContextCreate(relmap_cxt, "remote relation",
 										 ALLOCSET_SMALL_SIZES);
 		rel->local_cxt = AllocSetContextCreate(relmap_cxt, "local relation",
