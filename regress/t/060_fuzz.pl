@@ -391,6 +391,20 @@ for my $i (0 .. $#streams)
 		"$name applied twice: the conflict stops it");
 }
 
+# Every call starts afresh and leaves nothing behind: after a call that
+# leaves a stream block open, no spool file is left, and the next call
+# cannot continue that transaction.
+my @sp = @{ $tpl{stream_savepoints} };
+my @shape = map { my $o = stream_ops([$_]); "$o->[0]..$o->[-1]" } @sp[ 0 .. 3 ];
+like("@shape", qr/^23:(\d+)\.\.0 24:\1\.\.24:\1 23:\1\.\.0 24:\1\.\.24:\1$/,
+	'stream_savepoints: a first block (rows), its STREAM_STOP, a second block, its STREAM_STOP');
+my $left = $node->safe_psql('postgres', qq{
+	SELECT coalesce(fuzz_messages($sub{fz_fail}, } . sql_array([ $sp[0] ]) . qq{), '(ok)');
+	SELECT count(*) FROM pg_ls_tmpdir();
+	SELECT fuzz_messages($sub{fz_fail}, } . sql_array([ @sp[ 2, 3 ] ]) . ')');
+like($left, qr/^\(ok\)\n0\n08P01: the source continued streamed transaction \d+, whose start this worker did not receive$/,
+	'a stream block left open by a call leaves no spool file, and the next call cannot continue it');
+
 # The catalogue of impossible content, against each policy in turn, and
 # truncation at every length of the shortest message; every third case
 # also in streamed transactions (reaching the spool); the catalogue of
@@ -429,9 +443,10 @@ note sprintf('catalogue: %d cases in %.1f s', scalar(@catalogue), Time::HiRes::t
 my @names = sort keys %tpl;
 my $deadline = time() + $seconds;
 my $rounds = 0;
+my %applied;    # per kind of mutation: [inputs, inputs that applied]
 do
 {
-	my @cases;
+	my (@cases, @kinds);
 	for my $i (1 .. $iterations)
 	{
 		my $name = $names[ int(rand(@names)) ];
@@ -441,13 +456,22 @@ do
 		my $blocks = $name =~ /^stream_/ && rand() < 0.5;
 		$stream = mutate_blocks($stream) if $blocks;
 		$stream = mutate_stream($stream) for 1 .. ($blocks ? int(rand(3)) : 1 + int(rand(3)));
-		push @cases, [ "round $rounds mutation $i", $subs[ int(rand(@subs)) ], $stream ];
+		my $kind = $blocks ? 'stream-level' : $name =~ /^stream_/ ? 'streamed' : 'plain';
+		push @cases, [ "round $rounds mutation $i ($name, $kind)", $subs[ int(rand(@subs)) ], $stream ];
+		push @kinds, $kind;
 	}
 	$t0 = Time::HiRes::time();
-	run_cases(\@cases);
+	my $results = run_cases(\@cases);
 	note sprintf('round %d: %d mutations in %.1f s', $rounds, $iterations, Time::HiRes::time() - $t0);
+	for my $i (0 .. $#kinds)
+	{
+		$applied{ $kinds[$i] }[0]++;
+		$applied{ $kinds[$i] }[1]++ if ($results->[$i] // '') eq '(ok)';
+	}
 	$rounds++;
 } while (time() < $deadline);
+note 'mutations that applied: '
+  . join(', ', map { "$_ " . ($applied{$_}[1] // 0) . " of $applied{$_}[0]" } sort keys %applied);
 
 note "outcomes: " . join(', ', map { "$_ $outcomes{$_}" } sort keys %outcomes);
 diag "fuzz: $passed passed, $failed failed (seed $seed)";
