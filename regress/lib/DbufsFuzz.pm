@@ -34,7 +34,8 @@ use Exporter 'import';
 
 our @EXPORT = qw(pb_varint pb_field_varint pb_field_bytes pb_field_fixed64
   copydata copydata_payload mutate_stream impossible truncations
-  shrink_values as_stream mutate_blocks impossible_streams stream_ops stream_abort_of);
+  shrink_values as_stream mutate_blocks impossible_streams stream_ops stream_abort_of
+  stream_commit_lsn);
 
 # Field numbers holding sub-messages, per message type.
 my %SUB = (
@@ -867,6 +868,15 @@ sub stream_abort_of
 	$abort = deep_copy($abort);
 	set_varint($abort, $_, $xid) for 1, 26, 33;
 	return rows_stream($abort)->[0];
+}
+
+# The commit LSN of a stream's first STREAM_COMMIT, as a pg_lsn literal.
+sub stream_commit_lsn
+{
+	my ($stream) = @_;
+	my ($commit) = grep { op_of($_) == $OP_SCOMMIT } @{ stream_rows($stream) };
+	my $lsn = $commit ? varint_of($commit, 24) : undef;
+	return defined $lsn ? sprintf('%X/%X', $lsn >> 32, $lsn & 0xffffffff) : undef;
 }
 
 # Each unit one CopyData message.

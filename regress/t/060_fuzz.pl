@@ -9,6 +9,14 @@
 # column counts, NULL keys, values out of range, invalid UTF-8, operations
 # out of order) runs whole; then random mutations of every template.
 #
+# Streamed transactions too: templates captured with stream-changes and
+# logical_decoding_work_mem = 64kB (savepoints rolled back after they were
+# streamed, many subtransactions, an aborted transaction, two interleaved),
+# each checked with a probe to apply what committed and nothing rolled
+# back; a catalogue of impossible stream sequences (impossible_streams),
+# part of the plain catalogue streamed (as_stream), and mutations of whole
+# blocks, commits and aborts (mutate_blocks).
+#
 # Every iteration must end in success or an ERROR with a proper SQLSTATE:
 # never a crash (the postmaster must not have restarted a backend), never
 # an internal error (XX000: an elog() that input reached, or a "cache
@@ -391,6 +399,26 @@ for my $i (0 .. $#streams)
 		"$name applied twice: the conflict stops it");
 }
 
+# skip_transaction() of a streamed transaction: at its STREAM_COMMIT its
+# spool is dropped, nothing of it applied (a subscription of its own, with
+# the skip set; the harness undoes the skip's clearing).
+$sub{fz_skip} = $node->safe_psql('postgres', q{
+	SELECT decoderbufs_apply.create_subscription('fz_skip', 'host=source.invalid dbname=app',
+	    create_slot => false, enabled => false, precheck => false)});
+$node->safe_psql('postgres', qq{
+	SELECT decoderbufs_apply.set_schema_mapping('fz_skip', 'fz_src', 'fz_tgt');
+	SELECT decoderbufs_apply.skip_transaction('fz_skip', '} . stream_commit_lsn($tpl{stream_savepoints}) . q{')});
+my $skipped = run_cases([
+	[ 'stream_savepoints skipped', $sub{fz_skip}, $tpl{stream_savepoints} ],
+	[ 'stream_savepoints skipped, then its probe', $sub{fz_skip},
+		[ @{ $tpl{stream_savepoints} }, @{ $probe{stream_savepoints} } ] ],
+	[ 'stream_savepoints skipped, sent again, then its probe', $sub{fz_skip},
+		[ @{ $tpl{stream_savepoints} }, @{ $tpl{stream_savepoints} }, @{ $probe{stream_savepoints} } ] ] ]);
+is($skipped->[0], '(ok)', 'a streamed transaction named by skip_transaction() is skipped');
+like($skipped->[1], qr/^[0-9A-Z]{5}: conflict detected on relation "fz_tgt.stream": conflict=update_missing/,
+	'nothing of it is applied');
+is($skipped->[2], '(ok)', 'the skip is used up: the same transaction sent again is applied');
+
 # Every call starts afresh and leaves nothing behind: after a call that
 # leaves a stream block open, no spool file is left, and the next call
 # cannot continue that transaction.
@@ -427,6 +455,9 @@ for my $sname (@streams)
 	for my $case (@{ impossible_streams($tpl{$sname}, $tpl{narrow}) })
 	{
 		push @catalogue, [ "$sname: $case->[0]", $subs[ $k++ % @subs ], $case->[1] ];
+		# the same commit LSN: skipped
+		push @catalogue, [ "$sname skipped: $case->[0]", $sub{fz_skip}, $case->[1] ]
+		  if $sname eq 'stream_savepoints';
 	}
 }
 my $t0 = Time::HiRes::time();
