@@ -1188,6 +1188,9 @@ sub impossible_streams
 			stop_row($x), abort_row($x, $sub + 40), start_row($x, 0), @many[ 60 .. 99 ],
 			in_subxact(with_key($keyed, 200000), $sub + 45), stop_row($x),
 			abort_row($x, $sub + 2), abort_row($x, $sub + 90), $scommit->($x));
+		$case->('1200 changes, applied with feedback between', start_row($x, 1), @rel,
+			(map { in_subxact(with_key($keyed, 300000 + $_), $x) } 1 .. 1200), stop_row($x),
+			$scommit->($x));
 		$case->('100 blocks', start_row($x, 1), @rel, stop_row($x),
 			(map { (start_row($x, 0), $_, stop_row($x)) } @many), $scommit->($x));
 		$case->('100 transactions open at once',
