@@ -286,6 +286,15 @@ for my $name (sort keys %tpl)
 	ok(@{ $tpl{$name} } > 0, "template $name: " . scalar(@{ $tpl{$name} }) . ' messages captured');
 }
 
+# One more subscription, whose skip_transaction() names the streamed
+# transaction of stream_savepoints (the harness undoes the skip's clearing).
+$sub{fz_skip} = $node->safe_psql('postgres', q{
+	SELECT decoderbufs_apply.create_subscription('fz_skip', 'host=source.invalid dbname=app',
+	    create_slot => false, enabled => false, precheck => false)});
+$node->safe_psql('postgres', qq{
+	SELECT decoderbufs_apply.set_schema_mapping('fz_skip', 'fz_src', 'fz_tgt');
+	SELECT decoderbufs_apply.skip_transaction('fz_skip', '} . stream_commit_lsn($tpl{stream_savepoints}) . q{')});
+
 # ---- the harness ----
 
 my $tapdir = $PostgreSQL::Test::Utils::tmp_check;
@@ -400,14 +409,7 @@ for my $i (0 .. $#streams)
 }
 
 # skip_transaction() of a streamed transaction: at its STREAM_COMMIT its
-# spool is dropped, nothing of it applied (a subscription of its own, with
-# the skip set; the harness undoes the skip's clearing).
-$sub{fz_skip} = $node->safe_psql('postgres', q{
-	SELECT decoderbufs_apply.create_subscription('fz_skip', 'host=source.invalid dbname=app',
-	    create_slot => false, enabled => false, precheck => false)});
-$node->safe_psql('postgres', qq{
-	SELECT decoderbufs_apply.set_schema_mapping('fz_skip', 'fz_src', 'fz_tgt');
-	SELECT decoderbufs_apply.skip_transaction('fz_skip', '} . stream_commit_lsn($tpl{stream_savepoints}) . q{')});
+# spool is dropped, nothing of it applied.
 my $skipped = run_cases([
 	[ 'stream_savepoints skipped', $sub{fz_skip}, $tpl{stream_savepoints} ],
 	[ 'stream_savepoints skipped, then its probe', $sub{fz_skip},
