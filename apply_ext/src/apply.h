@@ -695,6 +695,7 @@ extern void apply_worker_session_settings(ApplySubscription *sub);
 extern void apply_worker_stop_copy_helpers(ApplyWorkerSlot *slot);
 extern void apply_worker_harness_feed(ApplyContext *actx, char **bufs,
 									  int *lens, int nbufs);
+extern void apply_worker_harness_reset(void);
 
 extern BackgroundWorkerHandle *apply_start_bgworker(const char *function,
 													const char *name,

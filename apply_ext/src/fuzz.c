@@ -11,9 +11,10 @@
  * dispatch (worker.c: apply_worker_harness_feed): unpacking, checks,
  * relation mapping, value decoding, the executor, conflicts.  It runs in an
  * internal subtransaction that is always rolled back, so the tables are as
- * they were after every call.  It returns NULL when the worker took every
- * message, or "SQLSTATE: message" of the ERROR it raised: a bad message
- * must end in an ERROR, never in a crash.
+ * they were after every call; streamed transactions left open are
+ * forgotten and their spool files deleted.  It returns NULL when the worker
+ * took every message, or "SQLSTATE: message" of the ERROR it raised: a bad
+ * message must end in an ERROR, never in a crash.
  *
  * The function is not part of the extension's SQL script: the fuzz tests
  * create it themselves (CREATE FUNCTION ... LANGUAGE C AS
@@ -147,6 +148,7 @@ apply_sql_fuzz_messages(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
 	apply_exec_forget();
+	apply_worker_harness_reset();
 	MyApplyContext = save_actx;
 	MemoryContextDelete(cxt);
 	for (int i = 0; i < lengthof(session_settings); i++)

@@ -876,11 +876,28 @@ receive_available(ApplyContext *actx, PGconn *conn)
 }
 
 /*
+ * The fuzz harness: forget the remote transaction, the stream block and
+ * the streamed transactions (their spool files) the last messages left
+ * open.  At the start of every call, and after it (fuzz.c), so that no
+ * spool file outlives a call.
+ */
+void
+apply_worker_harness_reset(void)
+{
+	in_remote_txn = false;
+	last_received = last_flushed = last_applied = InvalidXLogRecPtr;
+	stream_spool = NULL;
+	stream_xid = InvalidTransactionId;
+	apply_spool_reset();
+}
+
+/*
  * The fuzz harness (fuzz.c): run CopyData messages through the worker's own
  * dispatch, as receive_available() does, in the caller's transaction with
  * the caller's ApplyContext.  The worker's state starts afresh at each call
- * (no remote transaction open, no relation described); a COMMIT message
- * does not commit (the caller undoes everything), nothing is reported to a
+ * (no remote transaction or stream block open, no streamed transaction
+ * spooled, no relation described); a COMMIT or STREAM_COMMIT message does
+ * not commit (the caller undoes everything), nothing is reported to a
  * source, and an ERROR propagates to the caller.
  */
 void
@@ -905,11 +922,7 @@ apply_worker_harness_feed(ApplyContext *actx, char **bufs, int *lens,
 	MemoryContextReset(ApplyMessageContext);
 	MemoryContextReset(ApplyRowContext);
 	MemoryContextReset(RemoteTxnContext);
-	in_remote_txn = false;
-	last_received = last_flushed = last_applied = InvalidXLogRecPtr;
-	stream_spool = NULL;
-	stream_xid = InvalidTransactionId;
-	apply_spool_reset();
+	apply_worker_harness_reset();
 	actx->current_op = NULL;
 	actx->current_rel = NULL;
 	actx->current_column = NULL;

@@ -9,6 +9,14 @@
 # column counts, NULL keys, values out of range, invalid UTF-8, operations
 # out of order) runs whole; then random mutations of every template.
 #
+# Streamed transactions too: templates captured with stream-changes and
+# logical_decoding_work_mem = 64kB (savepoints rolled back after they were
+# streamed, many subtransactions, an aborted transaction, two interleaved),
+# each checked with a probe to apply what committed and nothing rolled
+# back; a catalogue of impossible stream sequences (impossible_streams),
+# part of the plain catalogue streamed (as_stream), and mutations of whole
+# blocks, commits and aborts (mutate_blocks).
+#
 # Every iteration must end in success or an ERROR with a proper SQLSTATE:
 # never a crash (the postmaster must not have restarted a backend), never
 # an internal error (XX000: an elog() that input reached, or a "cache
@@ -63,6 +71,9 @@ CREATE TABLE fz_tgt.nokey (a int, b text);
 CREATE TABLE fz_src.full (name text NOT NULL, qty int);
 ALTER TABLE fz_src.full REPLICA IDENTITY FULL;
 CREATE TABLE fz_tgt.full (name text PRIMARY KEY, qty int CHECK (qty >= 0));
+CREATE TABLE fz_src.stream (k int PRIMARY KEY, v text NOT NULL, pad text);
+ALTER TABLE fz_src.stream ALTER COLUMN pad SET STORAGE PLAIN;
+CREATE TABLE fz_tgt.stream (k int PRIMARY KEY, v text NOT NULL, pad text);
 INSERT INTO fz_tgt.narrow SELECT g, 'old ' || g, NULL, g FROM generate_series(1000, 1004) g;
 INSERT INTO fz_tgt.narrow2 SELECT g, 'old ' || g, NULL, g FROM generate_series(1000, 1004) g;
 INSERT INTO fz_tgt.wide (k, t) VALUES (1000, 'old');
@@ -93,14 +104,21 @@ my @subs = map { $sub{$_} } sort keys %sub;
 $node->safe_psql('postgres',
 	"SELECT pg_create_logical_replication_slot('fz_slot', 'decoderbufs')");
 
-sub capture
+# What the slot has, decoded as the worker asks: with $streaming, as a
+# worker of a subscription with the option streaming (on by default) asks,
+# and with logical_decoding_work_mem at its least, so that a transaction of
+# ten rows of fz_src.stream (7 kB each) is streamed.  With $peek, the slot
+# keeps it.
+sub slot_changes
 {
-	my ($sql) = @_;
-	$node->safe_psql('postgres', $sql);
-	my $out = $node->safe_psql('postgres', q{
-		SELECT lsn, translate(encode(data, 'base64'), E'\n', '') FROM pg_logical_slot_get_binary_changes('fz_slot', NULL, NULL,
+	my ($streaming, $peek) = @_;
+	my $opts = $streaming ? q{, 'stream-changes', 'true'} : '';
+	my $fn = $peek ? 'peek' : 'get';
+	my $out = $node->safe_psql('postgres', qq{
+		SET logical_decoding_work_mem = '64kB';
+		SELECT lsn, translate(encode(data, 'base64'), E'\\n', '') FROM pg_logical_slot_${fn}_binary_changes('fz_slot', NULL, NULL,
 		    'proto-version', '1', 'compact', 'true', 'batch-size', '65536',
-		    'only-local', 'true', 'exclude-tables', 'decoderbufs_apply.*')});
+		    'only-local', 'true', 'exclude-tables', 'decoderbufs_apply.*'$opts)});
 	my @stream;
 	for my $line (split /\n/, $out)
 	{
@@ -109,6 +127,17 @@ sub capture
 		push @stream, copydata(decode_base64($b64), hex($hi) * 2**32 + hex($lo));
 	}
 	return \@stream;
+}
+
+# What the slot has for $sql: statements, or code that runs them and
+# returns what it captured on the way.
+sub capture
+{
+	my ($sql, $streaming) = @_;
+	my $before = [];
+	if (ref $sql) { $before = $sql->(); }
+	else { $node->safe_psql('postgres', $sql); }
+	return [ @$before, @{ slot_changes($streaming) } ];
 }
 
 my %tpl;
@@ -141,12 +170,130 @@ $tpl{other} = capture(q{
 	SELECT pg_logical_emit_message(false, 'decoderbufs_apply_heartbeat', 'not a heartbeat');
 	TRUNCATE fz_src.nokey;
 });
+
+# Streamed traffic.  The source's rows are big (pad, 7 kB) so that ten of
+# them stream a transaction; the templates keep 16 bytes of each value.
+my $big = q{repeat('p', 7000)};
+my %probe;
+sub capture_stream
+{
+	my ($name, $sql, $probe) = @_;
+	$tpl{$name} = shrink_values(capture($sql, 1), 16);
+	$probe{$name} = capture($probe) if $probe;
+	my $ops = join(' ', grep { /:/ } @{ stream_ops($tpl{$name}) });
+	note "template $name: $ops";
+	ok(scalar(() = $ops =~ /\b23:/g) >= 2, "template $name is streamed in blocks");
+}
+# savepoints rolled back after their rows were streamed (nested, and one
+# that was not streamed), released ones, a transactional message, updates
+# and deletes; its probe inserts what was rolled back and deleted, and
+# updates what must be there
+capture_stream('stream_savepoints', qq{
+	BEGIN;
+	INSERT INTO fz_src.stream SELECT g, 'top', $big FROM generate_series(1, 10) g;
+	SAVEPOINT a;
+	INSERT INTO fz_src.stream SELECT g, 'rolled back', $big FROM generate_series(11, 20) g;
+	ROLLBACK TO a;
+	UPDATE fz_src.stream SET v = 'updated' WHERE k <= 3;
+	SAVEPOINT b;
+	DELETE FROM fz_src.stream WHERE k = 4;
+	SELECT pg_logical_emit_message(true, 'fz', 'in a stream');
+	RELEASE b;
+	SAVEPOINT c;
+	INSERT INTO fz_src.stream SELECT g, 'rolled back', $big FROM generate_series(21, 30) g;
+	SAVEPOINT d;
+	INSERT INTO fz_src.stream VALUES (31, 'rolled back', NULL);
+	RELEASE d;
+	ROLLBACK TO c;
+	SAVEPOINT e;
+	INSERT INTO fz_src.stream VALUES (32, 'not streamed', NULL);
+	ROLLBACK TO e;
+	INSERT INTO fz_src.stream SELECT g, 'top', $big FROM generate_series(41, 50) g;
+	COMMIT;
+}, q{
+	BEGIN;
+	INSERT INTO fz_src.stream SELECT g, 'probe', NULL FROM unnest('{4,11,21,31,32}'::int[]) g;
+	UPDATE fz_src.stream SET v = 'probe' WHERE k IN (1, 50);
+	COMMIT;
+});
+# 40 subtransactions (exception blocks, past the spool's hash threshold),
+# every third rolled back
+capture_stream('stream_subxacts', qq{
+	DO \$\$ BEGIN FOR i IN 1..40 LOOP
+		BEGIN
+			INSERT INTO fz_src.stream VALUES (100 + i, 'sub', $big);
+			IF i % 3 = 0 THEN RAISE EXCEPTION 'undo'; END IF;
+		EXCEPTION WHEN raise_exception THEN NULL;
+		END;
+	END LOOP; END \$\$;
+}, q{
+	BEGIN;
+	INSERT INTO fz_src.stream SELECT 100 + g, 'probe', NULL FROM generate_series(3, 39, 3) g;
+	UPDATE fz_src.stream SET v = 'probe' WHERE k IN (101, 140);
+	COMMIT;
+});
+# a streamed transaction that aborts, a small one after it.  The SQL
+# interface cannot stream a transaction that has aborted (it finds the
+# abort when it reads the catalogue for the first change, and sends
+# nothing), so its blocks are read while it is in progress, and its
+# STREAM_ABORT is the plugin's message for a subtransaction (in
+# stream_savepoints) naming the transaction itself, as the plugin does
+capture_stream('stream_abort', sub {
+	my $bg = $node->background_psql('postgres');
+	$bg->query_safe('BEGIN');
+	$bg->query_safe("INSERT INTO fz_src.stream SELECT g, 'aborted', $big FROM generate_series(201, 225) g");
+	# decoding reads only WAL that is flushed
+	$node->safe_psql('postgres', 'CHECKPOINT');
+	my $blocks = slot_changes(1, 1);
+	$bg->query_safe('ROLLBACK');
+	$bg->quit;
+	$node->safe_psql('postgres', "INSERT INTO fz_src.stream VALUES (200, 'after the abort', NULL)");
+	return [ @$blocks, stream_abort_of($tpl{stream_savepoints}, $blocks) ];
+}, q{
+	BEGIN;
+	INSERT INTO fz_src.stream SELECT g, 'probe', NULL FROM generate_series(201, 225) g;
+	UPDATE fz_src.stream SET v = 'probe' WHERE k = 200;
+	COMMIT;
+});
+# two streamed transactions at once, small ones committed between their
+# blocks, the one that started last committed first
+capture_stream('stream_interleaved', sub {
+	my @bg = map { $node->background_psql('postgres') } 1 .. 2;
+	$_->query_safe('BEGIN') for @bg;
+	$bg[0]->query_safe("INSERT INTO fz_src.stream SELECT g, 'one', $big FROM generate_series(301, 308) g");
+	$bg[1]->query_safe("INSERT INTO fz_src.stream SELECT g, 'two', $big FROM generate_series(401, 408) g");
+	$node->safe_psql('postgres', "INSERT INTO fz_src.stream VALUES (300, 'between', NULL)");
+	$bg[0]->query_safe("INSERT INTO fz_src.stream SELECT g, 'one', $big FROM generate_series(309, 316) g");
+	$bg[1]->query_safe("INSERT INTO fz_src.stream SELECT g, 'two', $big FROM generate_series(409, 416) g");
+	$bg[1]->query_safe("UPDATE fz_src.stream SET v = 'two updated' WHERE k = 401");
+	$node->safe_psql('postgres', "INSERT INTO fz_src.stream VALUES (400, 'between', NULL)");
+	$bg[1]->query_safe('COMMIT');
+	$bg[0]->query_safe("DELETE FROM fz_src.stream WHERE k = 301");
+	$bg[0]->query_safe('COMMIT');
+	$_->quit for @bg;
+	return [];
+}, q{
+	BEGIN;
+	INSERT INTO fz_src.stream VALUES (301, 'probe', NULL);
+	UPDATE fz_src.stream SET v = 'probe' WHERE k IN (300, 316, 400, 401, 416);
+	COMMIT;
+});
+
 for my $name (sort keys %tpl)
 {
 	PostgreSQL::Test::Utils::append_to_file("$PostgreSQL::Test::Utils::tmp_check/fuzz_template_$name.b64",
 		join('', map { encode_base64($_, '') . "\n" } @{ $tpl{$name} }));
 	ok(@{ $tpl{$name} } > 0, "template $name: " . scalar(@{ $tpl{$name} }) . ' messages captured');
 }
+
+# One more subscription, whose skip_transaction() names the streamed
+# transaction of stream_savepoints (the harness undoes the skip's clearing).
+$sub{fz_skip} = $node->safe_psql('postgres', q{
+	SELECT decoderbufs_apply.create_subscription('fz_skip', 'host=source.invalid dbname=app',
+	    create_slot => false, enabled => false, precheck => false)});
+$node->safe_psql('postgres', qq{
+	SELECT decoderbufs_apply.set_schema_mapping('fz_skip', 'fz_src', 'fz_tgt');
+	SELECT decoderbufs_apply.skip_transaction('fz_skip', '} . stream_commit_lsn($tpl{stream_savepoints}) . q{')});
 
 # ---- the harness ----
 
@@ -242,18 +389,79 @@ like($twice->[0], qr/^23505: conflict detected on relation "fz_tgt.narrow": conf
 is($twice->[1], '(ok)', 'applied twice under overwrite');
 is($twice->[2], '(ok)', 'applied twice under last_update_wins');
 
+# Streamed templates: the rows committed are applied at STREAM_COMMIT,
+# those rolled back (to a savepoint, or with the whole transaction) never.
+# Each probe inserts the rows that must not be there and updates some that
+# must: alone it fails (update_missing), after its template it applies.
+my @streams = grep { /^stream_/ } sort keys %tpl;
+my $probes = run_cases([ map { (
+	[ "probe $_ alone", $sub{fz_fail}, $probe{$_} ],
+	[ "probe $_ after its template", $sub{fz_fail}, [ @{ $tpl{$_} }, @{ $probe{$_} } ] ],
+	[ "$_ twice", $sub{fz_fail}, [ @{ $tpl{$_} }, @{ $tpl{$_} } ] ]) } @streams ]);
+for my $i (0 .. $#streams)
+{
+	my $name = $streams[$i];
+	like($probes->[ 3 * $i ], qr/^[0-9A-Z]{5}: conflict detected on relation "fz_tgt.stream": conflict=update_missing/,
+		"$name: its probe alone finds rows missing");
+	is($probes->[ 3 * $i + 1 ], '(ok)', "$name: what was committed is applied, what was rolled back is not");
+	like($probes->[ 3 * $i + 2 ], qr/^23505: conflict detected on relation "fz_tgt.stream": conflict=insert_exists/,
+		"$name applied twice: the conflict stops it");
+}
+
+# skip_transaction() of a streamed transaction: at its STREAM_COMMIT its
+# spool is dropped, nothing of it applied.
+my $skipped = run_cases([
+	[ 'stream_savepoints skipped', $sub{fz_skip}, $tpl{stream_savepoints} ],
+	[ 'stream_savepoints skipped, then its probe', $sub{fz_skip},
+		[ @{ $tpl{stream_savepoints} }, @{ $probe{stream_savepoints} } ] ],
+	[ 'stream_savepoints skipped, sent again, then its probe', $sub{fz_skip},
+		[ @{ $tpl{stream_savepoints} }, @{ $tpl{stream_savepoints} }, @{ $probe{stream_savepoints} } ] ] ]);
+is($skipped->[0], '(ok)', 'a streamed transaction named by skip_transaction() is skipped');
+like($skipped->[1], qr/^[0-9A-Z]{5}: conflict detected on relation "fz_tgt.stream": conflict=update_missing/,
+	'nothing of it is applied');
+is($skipped->[2], '(ok)', 'the skip is used up: the same transaction sent again is applied');
+
+# Every call starts afresh and leaves nothing behind: after a call that
+# leaves a stream block open, no spool file is left, and the next call
+# cannot continue that transaction.
+my @sp = @{ $tpl{stream_savepoints} };
+my @shape = map { my $o = stream_ops([$_]); "$o->[0]..$o->[-1]" } @sp[ 0 .. 3 ];
+like("@shape", qr/^23:(\d+)\.\.0 24:\1\.\.24:\1 23:\1\.\.0 24:\1\.\.24:\1$/,
+	'stream_savepoints: a first block (rows), its STREAM_STOP, a second block, its STREAM_STOP');
+my $left = $node->safe_psql('postgres', qq{
+	SELECT coalesce(fuzz_messages($sub{fz_fail}, } . sql_array([ $sp[0] ]) . qq{), '(ok)');
+	SELECT count(*) FROM pg_ls_tmpdir();
+	SELECT fuzz_messages($sub{fz_fail}, } . sql_array([ @sp[ 2, 3 ] ]) . ')');
+like($left, qr/^\(ok\)\n0\n08P01: the source continued streamed transaction \d+, whose start this worker did not receive$/,
+	'a stream block left open by a call leaves no spool file, and the next call cannot continue it');
+
 # The catalogue of impossible content, against each policy in turn, and
-# truncation at every length of the shortest message.
+# truncation at every length of the shortest message; every third case
+# also in streamed transactions (reaching the spool); the catalogue of
+# impossible stream sequences.
 my @catalogue;
 my $k = 0;
 for my $tname ('narrow', 'wide', 'other')
 {
 	for my $case (@{ impossible($tpl{$tname}) })
 	{
-		push @catalogue, [ "$tname: $case->[0]", $subs[ $k++ % @subs ], $case->[1] ];
+		my $subid = $subs[ $k++ % @subs ];
+		push @catalogue, [ "$tname: $case->[0]", $subid, $case->[1] ];
+		my $streamed = $k % 3 == 0 ? as_stream($case->[1]) : undef;
+		push @catalogue, [ "$tname streamed: $case->[0]", $subid, $streamed ] if $streamed;
 	}
 }
 push @catalogue, map { [ 'truncated narrow', $sub{fz_fail}, $_ ] } @{ truncations($tpl{narrow}) };
+for my $sname (@streams)
+{
+	for my $case (@{ impossible_streams($tpl{$sname}, $tpl{narrow}) })
+	{
+		push @catalogue, [ "$sname: $case->[0]", $subs[ $k++ % @subs ], $case->[1] ];
+		# the same commit LSN: skipped
+		push @catalogue, [ "$sname skipped: $case->[0]", $sub{fz_skip}, $case->[1] ]
+		  if $sname eq 'stream_savepoints';
+	}
+}
 my $t0 = Time::HiRes::time();
 my $cat_results = run_cases(\@catalogue);
 # what each case ended in, for the reader (tmp_check/fuzz_catalogue.txt)
@@ -262,25 +470,41 @@ PostgreSQL::Test::Utils::append_to_file("$tapdir/fuzz_catalogue.txt",
 note sprintf('catalogue: %d cases in %.1f s', scalar(@catalogue), Time::HiRes::time() - $t0);
 
 # Random mutations: one to three at a time, of one template or of two run
-# one after the other.
+# one after the other; streamed templates (and now and then a plain one
+# turned into a streamed one) also get stream-level mutations first, of
+# whole blocks, commits and aborts, or only those.
 my @names = sort keys %tpl;
 my $deadline = time() + $seconds;
 my $rounds = 0;
+my %applied;    # per kind of mutation: [inputs, inputs that applied]
 do
 {
-	my @cases;
+	my (@cases, @kinds);
 	for my $i (1 .. $iterations)
 	{
-		my $stream = $tpl{ $names[ int(rand(@names)) ] };
+		my $name = $names[ int(rand(@names)) ];
+		my $stream = $tpl{$name};
 		$stream = [ @$stream, @{ $tpl{ $names[ int(rand(@names)) ] } } ] if rand() < 0.1;
-		$stream = mutate_stream($stream) for 1 .. 1 + int(rand(3));
-		push @cases, [ "round $rounds mutation $i", $subs[ int(rand(@subs)) ], $stream ];
+		$stream = as_stream($stream) // $stream if $name !~ /^stream_/ && rand() < 0.1;
+		my $blocks = $name =~ /^stream_/ && rand() < 0.5;
+		$stream = mutate_blocks($stream) if $blocks;
+		$stream = mutate_stream($stream) for 1 .. ($blocks ? int(rand(3)) : 1 + int(rand(3)));
+		my $kind = $blocks ? 'stream-level' : $name =~ /^stream_/ ? 'streamed' : 'plain';
+		push @cases, [ "round $rounds mutation $i ($name, $kind)", $subs[ int(rand(@subs)) ], $stream ];
+		push @kinds, $kind;
 	}
 	$t0 = Time::HiRes::time();
-	run_cases(\@cases);
+	my $results = run_cases(\@cases);
 	note sprintf('round %d: %d mutations in %.1f s', $rounds, $iterations, Time::HiRes::time() - $t0);
+	for my $i (0 .. $#kinds)
+	{
+		$applied{ $kinds[$i] }[0]++;
+		$applied{ $kinds[$i] }[1]++ if ($results->[$i] // '') eq '(ok)';
+	}
 	$rounds++;
 } while (time() < $deadline);
+note 'mutations that applied: '
+  . join(', ', map { "$_ " . ($applied{$_}[1] // 0) . " of $applied{$_}[0]" } sort keys %applied);
 
 note "outcomes: " . join(', ', map { "$_ $outcomes{$_}" } sort keys %outcomes);
 diag "fuzz: $passed passed, $failed failed (seed $seed)";
@@ -296,11 +520,11 @@ unlike($log, qr/terminated by signal|was terminated by|server process .* exited 
 is($node->safe_psql('postgres', q{
 	SELECT (SELECT count(*) FROM fz_tgt.narrow) || ' ' || (SELECT count(*) FROM fz_tgt.narrow2)
 	    || ' ' || (SELECT count(*) FROM fz_tgt.wide) || ' ' || (SELECT count(*) FROM fz_tgt.full)
-	    || ' ' || (SELECT count(*) FROM fz_tgt.nokey)
+	    || ' ' || (SELECT count(*) FROM fz_tgt.nokey) || ' ' || (SELECT count(*) FROM fz_tgt.stream)
 	    || ' ' || (SELECT string_agg(k || ':' || v, ',' ORDER BY k) FROM fz_tgt.narrow)
 	    || ' ' || (SELECT count(*) FROM decoderbufs_apply.conflict_log)
 	    || ' ' || (SELECT count(*) FROM decoderbufs_apply.tombstone)}),
-	'5 5 1 1 0 1000:old 1000,1001:old 1001,1002:old 1002,1003:old 1003,1004:old 1004 0 0',
+	'5 5 1 1 0 0 1000:old 1000,1001:old 1001,1002:old 1002,1003:old 1003,1004:old 1004 0 0',
 	'the target tables, the conflict log and the tombstones are as they were');
 
 done_testing();
