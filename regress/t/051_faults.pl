@@ -24,7 +24,8 @@
 #      its snapshot, and while two copy helpers read COPY TO STDOUT in the
 #      exported snapshot.  The helpers and the worker stop with a connection
 #      error, the worker retries, and the copy starts again from scratch in
-#      a new snapshot;
+#      a new snapshot.  Also once the source has sent all of the last table:
+#      the helper loads it, then fails, with nothing left to copy;
 #  (g) kill -9 of the apply worker (the copy's coordinator) during an
 #      initial copy: the target restarts, the source drops the worker's
 #      temporary slot, the copy starts again.
@@ -535,6 +536,50 @@ $source->start;
 start_ck_writes();
 check_copy('ck', '(f) source killed during the copy');
 ok(!$target->log_contains(qr/PANIC|was terminated by signal/, $log_off), '(f) no crash on the target');
+
+# (f3) at the very end of a copy: the source has sent the whole of a small
+# table (it is in the socket buffers) and waits, idle in its transaction,
+# while the helper still loads the rows.  The helper finishes the table,
+# then fails to end its transaction on the source; every table is ready,
+# so the next run of the worker has nothing to copy, and must still drop
+# the bookkeeping origin the failed helper left.
+src(q{CREATE TABLE ck_small (n int NOT NULL, v text);
+	INSERT INTO ck_small SELECT g, 's' FROM generate_series(1, 5000) g});
+tgt(q{
+	CREATE TABLE ck_small (n int NOT NULL, v text);
+	CREATE FUNCTION slow_small() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF NEW.n % 500 = 0 AND NEW.n <= 5000 THEN
+			PERFORM pg_sleep(0.3);
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER slow_small BEFORE INSERT ON ck_small FOR EACH ROW EXECUTE FUNCTION slow_small();
+	ALTER TABLE ck_small ENABLE ALWAYS TRIGGER slow_small;
+});
+$log_off = -s $target->logfile;
+subscribe($target, 'ck3', $source, precheck => 'false', copy_data => 'true', copy_parallelism => '1',
+	tables => q{ARRAY['public.ck_small']});
+ok(poll_until($source, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'ck3'
+	AND backend_type = 'client backend' AND state = 'idle in transaction' AND query LIKE 'COPY %'}, 60)
+   && tgt(q{SELECT state FROM decoderbufs_apply.table_sync WHERE table_name = 'ck_small'}) eq 'copying',
+	'(f) the source has sent all of ck_small, the helper still loads it');
+kill9_and_wait($source);
+ok(poll_until($target, q{SELECT state = 'ready' FROM decoderbufs_apply.table_sync WHERE table_name = 'ck_small'}, 60),
+	'(f) the helper finishes the table without the source');
+ok(wait_for_log($target, qr/ERROR:  the initial copy of decoderbufs_apply subscription "ck3" failed: could not end the copy's transaction/,
+	$log_off), '(f) then fails to end its transaction on the source');
+$source->start;
+ok(poll_until($target, q{SELECT state = 'streaming' FROM decoderbufs_apply.subscription_status WHERE subscription = 'ck3'}, 60),
+	'(f) the worker streams, with nothing left to copy');
+src(q{INSERT INTO ck_small VALUES (5001, 'streamed')});
+wait_for_sync($source, 'dbufs_ck3');
+is(tgt('SELECT count(*), count(DISTINCT n), sum(n) FROM ck_small'), src('SELECT count(*), count(DISTINCT n), sum(n) FROM ck_small'),
+	'(f) ck_small (no key) has every row once');
+is(tgt(q{SELECT count(*) FROM pg_replication_origin WHERE roname LIKE '%\_copy\_%'}), '0',
+	'(f) the bookkeeping origin of the failed helper is dropped');
+is(src($copy_slots), '', '(f) no temporary slot of a copy is left on the source');
+tgt(q{SELECT decoderbufs_apply.drop_subscription('ck3')});
 
 # ---- (g) kill -9 of the apply worker (the copy's coordinator) during a copy ----
 tgt(q{SELECT decoderbufs_apply.drop_subscription('ck')});
