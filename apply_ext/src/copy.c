@@ -260,19 +260,30 @@ reload_table_syncs(ApplySubscription *sub)
 }
 
 /*
- * Drop the bookkeeping origins of helpers that could not drop their own (a
- * crash lost it); none is in use once the copy is over.
+ * Drop the bookkeeping origins of helpers that could not drop their own: a
+ * helper that failed or crashed keeps it, also one that failed after its
+ * last table, when no table is left to copy.  A helper of an earlier run
+ * that is still exiting keeps its origin until a later run; one that has
+ * just cleared its pid releases the origin as it exits, which the drop
+ * waits for.
  */
 static void
-drop_leftover_helper_origins(ApplySubscription *sub)
+drop_leftover_helper_origins(ApplyWorkerSlot *slot, ApplySubscription *sub)
 {
 	char		name[NAMEDATALEN];
 
 	StartTransactionCommand();
 	for (int h = 0; h < APPLY_MAX_COPY_WORKERS; h++)
 	{
+		bool		running;
+
+		LWLockAcquire(ApplyShared->lock, LW_SHARED);
+		running = slot->copy_helpers[h].pid != 0;
+		LWLockRelease(ApplyShared->lock);
+		if (running)
+			continue;
 		snprintf(name, sizeof(name), "%s_copy_%d", sub->origin_name, h);
-		replorigin_drop_by_name(name, true, true);
+		replorigin_drop_by_name(name, true, false);
 	}
 	CommitTransactionCommand();
 }
@@ -455,6 +466,7 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 		begin_catalog_txn();
 		record_selection(sub, tables, false);
 		end_catalog_txn();
+		drop_leftover_helper_origins(actx->slot, sub);
 		return;
 	}
 
@@ -503,7 +515,7 @@ apply_copy_run(ApplyContext *actx, PGconn *repl_conn)
 
 	/* the snapshot has served: release the temporary slot's WAL */
 	apply_stream_drop_slot(repl_conn, tmp_slot);
-	drop_leftover_helper_origins(sub);
+	drop_leftover_helper_origins(actx->slot, sub);
 	/* sequences follow the copied tables (sequences.c) */
 	if (sub->sequences != NULL)
 		apply_sequences_sync(sub, NULL);

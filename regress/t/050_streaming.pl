@@ -15,9 +15,12 @@
 #      between their blocks;
 #  (4) kill -9 of the worker and of the target's postmaster, each while a
 #      streamed transaction is still open on the source, and while the
-#      worker applies one after its commit: afterwards nothing is lost and
-#      nothing is applied twice (a table without a unique key shows any
-#      duplicate);
+#      worker applies one after its commit; kill -9 of the source's
+#      postmaster while a streamed transaction is open there (the crash
+#      aborts it), and while it sends committed transactions in blocks:
+#      afterwards nothing is lost and nothing is applied twice (a table
+#      without a unique key shows any duplicate), no spool is left, and the
+#      slot is intact;
 #  (5) a streamed transaction made under a replication origin on the source
 #      (as an apply worker's there would be) is filtered out by only_local;
 #  (6) a streamed transaction that fails to apply (a conflict under the
@@ -275,6 +278,72 @@ for my $killer ([ 'worker', \&kill_worker ], [ 'target', \&kill_target ])
 }
 ok($target->log_contains(qr/background worker "decoderbufs_apply worker" \(PID \d+\) was terminated by signal 9/),
 	'(4) the postmaster saw the worker killed');
+
+# kill -9 of the source's postmaster; its orphaned backends and walsenders
+# notice and exit, then it starts again
+sub kill_source
+{
+	my @children = split /\n/,
+	  src('SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()');
+
+	$source->kill9;
+	my $deadline = time() + 60;
+	usleep(100_000) while (grep { kill 0, $_ } @children) && time() < $deadline;
+	ok(!(grep { kill 0, $_ } @children), '(4) source: its processes exit');
+	$source->start;
+}
+
+sub no_spool_left
+{
+	my ($case) = @_;
+	ok(st_until('spool_transactions = 0 AND spool_bytes = 0'), "$case: no spool is open");
+	ok(poll_until($target, 'SELECT count(*) = 0 FROM pg_ls_tmpdir()'), "$case: no spool file is left");
+	is(src(qq{SELECT slot_type || ' ' || temporary FROM pg_replication_slots WHERE slot_name = '$slot'}),
+		'logical false', "$case: the subscription's slot is intact");
+}
+
+# while a streamed transaction is open on the source: the crash ends it
+# without an abort record.  The new decoding session finds it aborted at
+# its first catalog lookup and sends nothing of it, or streams some again
+# and ends it with STREAM_ABORT at the next running-transactions record
+# (here: a checkpoint's); either way no spool stays open
+my $log_off = -s $target->logfile;
+$bg = open_txn(50000);
+ok(st_until('spool_transactions = 1 AND spool_bytes > 2000000'), '(4) source: a transaction is being spooled');
+my $pid = st('pid');
+kill_source();
+eval { $bg->quit; };
+wait_streaming($pid);
+src('CHECKPOINT');
+src("INSERT INTO small VALUES (7, 'after the source''s crash')");
+check_equal('(4) source killed while a streamed transaction is open');
+is(src("SELECT count(*) FROM big WHERE batch = $batch") . '/' . tgt("SELECT count(*) FROM big WHERE batch = $batch"),
+	'0/0', '(4) source: nothing of the transaction the crash ended, on either side');
+no_spool_left('(4) source killed while a transaction is open');
+
+# while the source sends a committed transaction in blocks: the worker was
+# stopped while it committed, so that the source decodes (and streams) it
+# from the start when the worker is back
+tgt("SELECT decoderbufs_apply.disable_subscription('st')");
+st_until("pid IS NULL AND state = 'disabled'") or die 'the worker does not stop';
+$batch++;
+src(qq{BEGIN;
+	INSERT INTO big SELECT nextval('tag'), $batch, repeat('c', 60) FROM generate_series(1, 300000);
+	INSERT INTO nokey SELECT nextval('tag'), $batch, 'c' FROM generate_series(1, 75000);
+	COMMIT});
+src("INSERT INTO small VALUES (8, 'after the committed one')");
+tgt("SELECT decoderbufs_apply.enable_subscription('st', precheck => false)");
+ok(st_until('spool_transactions = 1 AND spool_bytes > 4000000', 60),
+	'(4) source: the committed transaction is being streamed to the worker');
+is(tgt("SELECT count(*) FROM big WHERE batch = $batch"), '0', '(4) source: none of it is applied yet');
+$pid = st('pid');
+kill_source();
+wait_streaming($pid);
+check_equal('(4) source killed while it streams a committed transaction');
+is(tgt("SELECT count(*) FROM big WHERE batch = $batch") . '/' . tgt("SELECT count(*) FROM nokey WHERE batch = $batch"),
+	'300000/75000', '(4) source: the whole transaction is applied, once');
+no_spool_left('(4) source killed while it streams');
+ok(!$target->log_contains(qr/PANIC|was terminated by signal/, $log_off), '(4) source: no crash on the target');
 
 # ---- (5) a streamed transaction under a replication origin ----
 src("SELECT pg_replication_origin_create('elsewhere')");

@@ -18,7 +18,21 @@
 #  (e) DDL on the target while the worker runs: a table dropped, a column
 #      dropped, a column's type changed so that the values no longer fit:
 #      a clear error naming table and column; after the fix the worker
-#      resumes at the failed transaction.
+#      resumes at the failed transaction;
+#  (f) kill -9 of the SOURCE postmaster during an initial copy, with writes
+#      on the source all along: while the copy's temporary slot waits for
+#      its snapshot, and while two copy helpers read COPY TO STDOUT in the
+#      exported snapshot.  The helpers and the worker stop with a connection
+#      error, the worker retries, and the copy starts again from scratch in
+#      a new snapshot.  Also once the source has sent all of the last table:
+#      the helper loads it, then fails, with nothing left to copy;
+#  (g) kill -9 of the apply worker (the copy's coordinator) during an
+#      initial copy: the target restarts, the source drops the worker's
+#      temporary slot, the copy starts again.
+#  After (f) and (g): the tables equal the source (one without a key, one
+#  with), every table is ready, and nothing of the copy is left: no
+#  temporary slot or helper session on the source, no helper or helper
+#  origin on the target; the subscription's own slot is intact.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -148,6 +162,19 @@ sub kill9_and_wait
 	my $deadline = time() + 60;
 	usleep(100_000) while (grep { kill 0, $_ } @children) && time() < $deadline;
 	ok(!(grep { kill 0, $_ } @children), 'the processes of the killed ' . $node->name . ' exit');
+}
+
+# Wait until $node's log, from offset $off, matches $re.
+sub wait_for_log
+{
+	my ($node, $re, $off) = @_;
+	my $deadline = time() + 60;
+	while (time() < $deadline)
+	{
+		return 1 if slurp_file($node->logfile, $off) =~ $re;
+		usleep(100_000);
+	}
+	return 0;
 }
 
 # Small transactions on the source from two clients until stopped.
@@ -353,6 +380,226 @@ like($err, qr/^value "100000" is out of range for type smallint\|.*relation "pub
 is(tgt('SELECT count(*) FROM marker WHERE id >= 50'), '0', '(e) nothing applied meanwhile');
 tgt(q{ALTER TABLE altered ALTER b TYPE int});
 check_equal('(e) the type is wide enough again');
+
+# ---- (f) kill -9 of the SOURCE during an initial copy ----
+# Two tables of 30 MB, more than socket buffers hold, each copied by a
+# helper of its own (slowed down on the target, so that the kill comes in
+# the middle), while clients write to both on the source.  ck_nokey has no key: a row both copied and streamed,
+# or copied twice, shows as an extra row.
+src(q{
+	CREATE TABLE ck_keyed (id bigint PRIMARY KEY, v text);
+	CREATE TABLE ck_nokey (seq bigint NOT NULL, v text);
+	CREATE SEQUENCE ck_tag START 1000000;
+	INSERT INTO ck_keyed SELECT g, 'before ' || repeat('k', 150) FROM generate_series(1, 200000) g;
+	INSERT INTO ck_nokey SELECT g, 'before ' || repeat('n', 150) FROM generate_series(1, 200000) g;
+});
+tgt(q{
+	CREATE TABLE ck_keyed (id bigint PRIMARY KEY, v text);
+	CREATE TABLE ck_nokey (seq bigint NOT NULL, v text);
+	CREATE FUNCTION slow_ck() RETURNS trigger LANGUAGE plpgsql AS $$
+	DECLARE
+		n bigint := (to_jsonb(NEW) ->> TG_ARGV[0])::bigint;
+	BEGIN
+		IF n % 10000 = 0 AND n <= 200000 THEN
+			PERFORM pg_sleep(0.1);
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER slow_ck BEFORE INSERT ON ck_keyed FOR EACH ROW EXECUTE FUNCTION slow_ck('id');
+	CREATE TRIGGER slow_ck BEFORE INSERT ON ck_nokey FOR EACH ROW EXECUTE FUNCTION slow_ck('seq');
+	ALTER TABLE ck_keyed ENABLE ALWAYS TRIGGER slow_ck;
+	ALTER TABLE ck_nokey ENABLE ALWAYS TRIGGER slow_ck;
+});
+my $ck_script = $source->basedir . '/ck.sql';
+PostgreSQL::Test::Utils::append_to_file($ck_script, q{
+\set id random(1, 200000)
+BEGIN;
+INSERT INTO ck_keyed VALUES (nextval('ck_tag'), 'new');
+UPDATE ck_keyed SET v = v || '+' WHERE id = :id;
+DELETE FROM ck_keyed WHERE id = :id + 1;
+INSERT INTO ck_nokey SELECT nextval('ck_tag'), 'client ' || :client_id FROM generate_series(1, 5);
+COMMIT;
+});
+my $ck_pgbench;
+sub start_ck_writes
+{
+	my $out = '';
+	$ck_pgbench = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '2', '-j', '2', '-R', '50', '-T', '300', '-f', $ck_script,
+		  '-h', $source->host, '-p', $source->port, 'postgres' ],
+		'>', \$out, '2>&1');
+}
+sub stop_ck_writes
+{
+	$ck_pgbench->signal('TERM');
+	$ck_pgbench->finish;
+	poll_until($source, q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'pgbench'}, 30);
+}
+
+my %ck_digest = (
+	ck_keyed => 'SELECT count(*), sum(id), md5(string_agg(t::text, \',\' ORDER BY id)) FROM ck_keyed t',
+	ck_nokey => 'SELECT count(*), count(DISTINCT seq), sum(seq), md5(string_agg(t::text, \',\' ORDER BY seq, v)) FROM ck_nokey t',
+);
+my $copy_slots = q{SELECT string_agg(slot_name, ',') FROM pg_replication_slots WHERE slot_name LIKE '%\_copy\_%'};
+my $helpers = q{SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE backend_type = 'decoderbufs_apply copy'};
+
+# Both tables of subscription $sub in the middle of their copy.
+sub both_copying
+{
+	my ($sub) = @_;
+	return poll_until($target, qq{SELECT count(*) = 2 FROM decoderbufs_apply.table_sync t
+		JOIN decoderbufs_apply.subscription s USING (sub_id)
+		WHERE s.sub_name = '$sub' AND t.state = 'copying'} . q{
+		AND (SELECT copy_rows > 40000 FROM decoderbufs_apply.subscription_status
+			 WHERE subscription = '} . $sub . q{')}, 60);
+}
+
+# After a copy interrupted by a kill: it completed, the worker streams, the
+# tables equal the source, and nothing of the copy is left on either side.
+sub check_copy
+{
+	my ($sub, $case) = @_;
+	ok(poll_until($target, qq{SELECT state = 'streaming' AND copy_tables_done = 2
+		FROM decoderbufs_apply.subscription_status WHERE subscription = '$sub'}, 120),
+		"$case: the copy completes, the worker streams")
+	  or diag(tgt(qq{SELECT state || ' ' || coalesce(last_error, '') FROM decoderbufs_apply.subscription_status
+		WHERE subscription = '$sub'}));
+	stop_ck_writes();
+	wait_for_sync($source, "dbufs_$sub");
+	for my $t (sort keys %ck_digest)
+	{
+		is(tgt($ck_digest{$t}), src($ck_digest{$t}), "$case: $t equals the source");
+	}
+	ok(src(q{SELECT count(*) > 0 FROM ck_nokey WHERE v LIKE 'client%'}),
+		"$case: rows were written on the source during the copy");
+	is(tgt(qq{SELECT string_agg(t.state, ',') FROM decoderbufs_apply.table_sync t
+		JOIN decoderbufs_apply.subscription s USING (sub_id) WHERE s.sub_name = '$sub'}),
+		'ready,ready', "$case: table_sync has both tables ready");
+	is(src($copy_slots), '', "$case: no temporary slot of a copy is left on the source");
+	is(src(qq{SELECT slot_type || ' ' || temporary FROM pg_replication_slots WHERE slot_name = 'dbufs_$sub'}),
+		'logical false', "$case: the subscription's own slot is intact");
+	is(tgt($helpers), '', "$case: no copy helper runs on the target");
+	is(src(qq{SELECT count(*) FROM pg_stat_activity WHERE application_name = '$sub' AND backend_type <> 'walsender'}),
+		'0', "$case: no session of a copy helper is left on the source");
+	is(tgt(q{SELECT count(*) FROM pg_replication_origin WHERE roname LIKE '%\_copy\_%'}), '0',
+		"$case: no bookkeeping origin of a helper is left");
+}
+
+$log_off = -s $target->logfile;
+start_ck_writes();
+subscribe($target, 'ck', $source, precheck => 'false', copy_data => 'true', copy_parallelism => '2',
+	enabled => 'false', tables => q{ARRAY['public.ck_keyed', 'public.ck_nokey']});
+# (f1) while the copy's snapshot is being built: the temporary slot waits
+# for a transaction that is open on the source
+my $open = $source->background_psql('postgres');
+$open->query_safe(q{BEGIN; INSERT INTO ck_nokey VALUES (-1, 'never committed')});
+tgt(q{SELECT decoderbufs_apply.enable_subscription('ck', precheck => false)});
+ok(poll_until($source, q{SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name LIKE 'dbufs\_ck\_copy\_%'}, 60),
+	'(f) the temporary slot of the copy waits for a transaction open on the source');
+my $tmp_slot = src($copy_slots);
+kill9_and_wait($source);
+eval { $open->quit; };
+$ck_pgbench->finish;
+ok(poll_until($target, q{SELECT last_error LIKE 'could not create a temporary replication slot for the initial copy on the source: %'
+	OR last_error LIKE 'could not connect to the source: %'
+	FROM decoderbufs_apply.subscription_status WHERE subscription = 'ck'}, 30),
+	'(f) the worker stops and retries');
+like(slurp_file($target->logfile, $log_off),
+	qr/ERROR:  could not create a temporary replication slot for the initial copy on the source: server closed the connection unexpectedly/,
+	'(f) the creation of the temporary slot failed');
+is(tgt(q{SELECT count(*) FROM decoderbufs_apply.table_sync WHERE state = 'ready'
+	AND table_name LIKE 'ck\_%'}), '0', '(f) nothing was copied before the source went down');
+$source->start;
+ok(!src(qq{SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$tmp_slot'}),
+	'(f) the temporary slot did not survive the source\'s crash');
+start_ck_writes();
+
+# (f2) while both helpers read their table's COPY from the source
+ok(both_copying('ck'), '(f) both tables are being copied, each by a helper');
+my @helper_pids = split /,/, tgt($helpers);
+is(scalar @helper_pids, 2, '(f) by two helpers');
+ok(poll_until($source, q{SELECT count(*) = 2 FROM pg_stat_activity WHERE application_name = 'ck'
+	AND state = 'active' AND query LIKE 'COPY %TO STDOUT%'}, 10),
+	'(f) which read COPY TO STDOUT on the source, in the exported snapshot');
+kill9_and_wait($source);
+$ck_pgbench->finish;
+ok(poll_until($target, qq{SELECT count(*) = 0 FROM pg_stat_activity WHERE pid IN (} . join(',', @helper_pids) . ')', 60),
+	'(f) the helpers stop when the source is gone');
+ok(wait_for_log($target, qr/ERROR:  the initial copy of decoderbufs_apply subscription "ck" failed: could not read the copy data from the source: server closed the connection unexpectedly/,
+	$log_off), '(f) the worker stops with the helpers\' error');
+ok(poll_until($target, q{SELECT state NOT IN ('failed', 'disabled') AND last_error_class = 'connection'
+	FROM decoderbufs_apply.subscription_status WHERE subscription = 'ck'}, 10),
+	'(f) and retries while the source is down');
+is(tgt(q{SELECT count(*) FROM decoderbufs_apply.table_sync WHERE state = 'ready'
+	AND table_name LIKE 'ck\_%'}), '0', '(f) neither half-copied table is ready');
+$source->start;
+start_ck_writes();
+check_copy('ck', '(f) source killed during the copy');
+ok(!$target->log_contains(qr/PANIC|was terminated by signal/, $log_off), '(f) no crash on the target');
+
+# (f3) at the very end of a copy: the source has sent the whole of a small
+# table (it is in the socket buffers) and waits, idle in its transaction,
+# while the helper still loads the rows.  The helper finishes the table,
+# then fails to end its transaction on the source; every table is ready,
+# so the next run of the worker has nothing to copy, and must still drop
+# the bookkeeping origin the failed helper left.
+src(q{CREATE TABLE ck_small (n int NOT NULL, v text);
+	INSERT INTO ck_small SELECT g, 's' FROM generate_series(1, 5000) g});
+tgt(q{
+	CREATE TABLE ck_small (n int NOT NULL, v text);
+	CREATE FUNCTION slow_small() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		IF NEW.n % 500 = 0 AND NEW.n <= 5000 THEN
+			PERFORM pg_sleep(0.3);
+		END IF;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER slow_small BEFORE INSERT ON ck_small FOR EACH ROW EXECUTE FUNCTION slow_small();
+	ALTER TABLE ck_small ENABLE ALWAYS TRIGGER slow_small;
+});
+$log_off = -s $target->logfile;
+subscribe($target, 'ck3', $source, precheck => 'false', copy_data => 'true', copy_parallelism => '1',
+	tables => q{ARRAY['public.ck_small']});
+ok(poll_until($source, q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'ck3'
+	AND backend_type = 'client backend' AND state = 'idle in transaction' AND query LIKE 'COPY %'}, 60)
+   && tgt(q{SELECT state FROM decoderbufs_apply.table_sync WHERE table_name = 'ck_small'}) eq 'copying',
+	'(f) the source has sent all of ck_small, the helper still loads it');
+kill9_and_wait($source);
+ok(poll_until($target, q{SELECT state = 'ready' FROM decoderbufs_apply.table_sync WHERE table_name = 'ck_small'}, 60),
+	'(f) the helper finishes the table without the source');
+ok(wait_for_log($target, qr/ERROR:  the initial copy of decoderbufs_apply subscription "ck3" failed: could not end the copy's transaction/,
+	$log_off), '(f) then fails to end its transaction on the source');
+$source->start;
+ok(poll_until($target, q{SELECT state = 'streaming' FROM decoderbufs_apply.subscription_status WHERE subscription = 'ck3'}, 60),
+	'(f) the worker streams, with nothing left to copy');
+src(q{INSERT INTO ck_small VALUES (5001, 'streamed')});
+wait_for_sync($source, 'dbufs_ck3');
+is(tgt('SELECT count(*), count(DISTINCT n), sum(n) FROM ck_small'), src('SELECT count(*), count(DISTINCT n), sum(n) FROM ck_small'),
+	'(f) ck_small (no key) has every row once');
+is(tgt(q{SELECT count(*) FROM pg_replication_origin WHERE roname LIKE '%\_copy\_%'}), '0',
+	'(f) the bookkeeping origin of the failed helper is dropped');
+is(src($copy_slots), '', '(f) no temporary slot of a copy is left on the source');
+tgt(q{SELECT decoderbufs_apply.drop_subscription('ck3')});
+
+# ---- (g) kill -9 of the apply worker (the copy's coordinator) during a copy ----
+tgt(q{SELECT decoderbufs_apply.drop_subscription('ck')});
+start_ck_writes();
+subscribe($target, 'ck2', $source, precheck => 'false', copy_data => 'true', copy_parallelism => '2',
+	existing_data => q{'truncate'}, tables => q{ARRAY['public.ck_keyed', 'public.ck_nokey']});
+ok(both_copying('ck2'), '(g) both tables are being copied');
+my $worker = tgt(q{SELECT pid FROM decoderbufs_apply.subscription_status WHERE subscription = 'ck2'});
+$tmp_slot = src($copy_slots);
+like($tmp_slot, qr/^dbufs_ck2_copy_$worker$/, '(g) the worker holds the copy\'s temporary slot');
+kill 'KILL', $worker;
+# the postmaster restarts the target; the source drops the slot of the
+# connection that is gone
+ok(poll_until($source, qq{SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = '$tmp_slot'}, 60),
+	'(g) the killed worker\'s temporary slot is gone from the source');
+check_copy('ck2', '(g) worker killed during the copy');
+ok($target->log_contains(qr/background worker "decoderbufs_apply worker" \(PID $worker\) was terminated by signal 9/, $log_off),
+	'(g) the postmaster saw the worker killed');
+ok(!$target->log_contains(qr/PANIC/, $log_off), '(g) no PANIC on the target');
+check_equal('(g) the other subscription');
 
 $target->stop;
 $source->stop;
