@@ -374,7 +374,7 @@ apply_change(ApplyContext *actx, Decoderbufs__RowMessage *msg,
 	if (!in_remote_txn)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("the source sent a %s outside a transaction", opname)));
+				 errmsg("the source sent a change (%s) outside a transaction", opname)));
 	if (actx->skipping)
 		return;
 
