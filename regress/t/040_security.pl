@@ -275,7 +275,9 @@ tgt(q{
 		tables => ARRAY['public.cp_t', 'public.\"Perm Tab\"'], copy_data => true, precheck => false)");
 is($ret, 0, '(c) an admin member creates a copying subscription') or diag($stderr);
 my $off = -s $target->logfile;
-my $err = wait_for_error('own', qr/permission denied/, '-infinity');
+# the copy helper's own error shows first, then the worker's, which names
+# the subscription
+my $err = wait_for_error('own', qr/^the initial copy .*permission denied/, '-infinity');
 is($err, 'the initial copy of decoderbufs_apply subscription "own" failed: permission denied for table cp_t',
 	'(c) the copy stops: the owner has no INSERT on cp_t');
 ok(poll_until($target, qq{SELECT retry_count >= 1 FROM decoderbufs_apply.subscription_status WHERE subscription = 'own'}, 30),
